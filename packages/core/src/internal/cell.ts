@@ -1,0 +1,859 @@
+/**
+ * The actor cell: one object that is at once the actor's state holder, its `ActorRef` and the
+ * `ActorContext` its handler receives. It owns a mailbox (allocated on first message) and
+ * runs on the system's dispatcher only while it has work, so an idle actor is a plain object
+ * with no fiber.
+ *
+ * Invariants:
+ * - at most one message (or batch, or signal) is being handled at a time (`status === RUNNING`);
+ * - user messages are handled in mailbox order; system messages overtake them;
+ * - every message that is not handled is published as a dead letter exactly once, and the
+ *   asker of a dead-lettered request is answered with a typed error.
+ */
+import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, Schedule, Schema } from "effect"
+import type * as Actor from "../Actor.js"
+import { ActorStopped, AskTimeout, HandlerFailed, MailboxFull, MessageDecodeError } from "../ActorError.js"
+import type * as DeadLetter from "../DeadLetter.js"
+import type * as Message from "../Message.js"
+import * as Supervision from "../Supervision.js"
+import { Fifo } from "./fifo.js"
+import type { SystemCore } from "./system.js"
+
+/** Lifecycle states of a cell. */
+export const IDLE = 0
+export const SCHEDULED = 1
+export const RUNNING = 2
+export const SUSPENDED = 3
+export const STOPPING = 4
+export const STOPPED = 5
+
+/** A request waiting for its reply. */
+export class AskEnvelope {
+  done = false
+  timer: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  constructor(
+    readonly message: Message.Tagged,
+    readonly resume: (exit: Exit.Exit<any, any>) => void
+  ) {}
+  succeed(value: unknown): void {
+    if (this.done) return
+    this.done = true
+    if (this.timer !== undefined) this.timer.interruptUnsafe()
+    this.resume(Exit.succeed(value))
+  }
+  fail(error: unknown): void {
+    if (this.done) return
+    this.done = true
+    if (this.timer !== undefined) this.timer.interruptUnsafe()
+    this.resume(Exit.fail(error))
+  }
+  die(defect: unknown): void {
+    if (this.done) return
+    this.done = true
+    if (this.timer !== undefined) this.timer.interruptUnsafe()
+    this.resume(Exit.die(defect))
+  }
+}
+
+/** A sender waiting for room in a bounded `suspend` mailbox. */
+class Putter {
+  constructor(
+    readonly item: unknown,
+    readonly resume: (exit: Exit.Exit<void, never>) => void
+  ) {}
+  cancelled = false
+}
+
+/** Marks the point of a graceful stop in the user queue. */
+const POISON = { _tag: "PoisonPill" } as const
+/** `current` while a signal (terminated, child failure) is being handled. */
+const SIGNAL = { _tag: "Signal" } as const
+
+/** A handler ran past its per-message timeout. */
+export class HandlerTimeout {
+  readonly _tag = "HandlerTimeout"
+  constructor(readonly millis: number) {}
+}
+
+type SystemMessage =
+  | { readonly _tag: "Stop" }
+  | { readonly _tag: "Watch"; readonly watcher: Cell }
+  | { readonly _tag: "Unwatch"; readonly watcher: Cell }
+  | { readonly _tag: "Terminated"; readonly signal: Actor.Terminated }
+  | { readonly _tag: "ChildFailed"; readonly child: Cell; readonly failure: Supervision.Failure }
+
+const STOP_NOW: SystemMessage = { _tag: "Stop" }
+const STOPPED_NORMALLY: Actor.StopReason = { _tag: "Stopped" }
+
+const tagOf = (item: unknown): string => {
+  const m = item instanceof AskEnvelope ? item.message : item
+  return typeof m === "object" && m !== null && typeof (m as { _tag?: unknown })._tag === "string"
+    ? (m as { _tag: string })._tag
+    : typeof m
+}
+
+/** The compiled, shared part of a behavior: computed once per behavior object. */
+export interface Compiled {
+  readonly behavior: Actor.Behavior<any, any, any, any>
+  readonly receive: ((state: any, message: any, ctx: any) => Effect.Effect<any, any, any>) | undefined
+  readonly batchMax: number
+  readonly capacity: number
+  readonly strategy: "suspend" | "dropNewest" | "dropOldest" | "fail" | undefined
+  readonly timeoutMillis: number
+  readonly strategyFn: Supervision.Strategy
+  readonly label: string
+}
+
+const compiledCache = new WeakMap<object, Compiled>()
+
+export const compile = (behavior: Actor.Behavior<any, any, any, any>): Compiled => {
+  let c = compiledCache.get(behavior)
+  if (c === undefined) {
+    const mailbox = behavior.mailbox
+    c = {
+      behavior,
+      receive: behavior.receive,
+      batchMax: behavior.batch?.max ?? 0,
+      capacity: mailbox?._tag === "Bounded" ? mailbox.capacity : Number.POSITIVE_INFINITY,
+      strategy: mailbox?._tag === "Bounded" ? mailbox.strategy : undefined,
+      timeoutMillis: behavior.timeout === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(behavior.timeout)),
+      strategyFn: behavior.supervision ?? Supervision.defaultStrategy,
+      label: behavior.label ?? "actor"
+    }
+    compiledCache.set(behavior, c)
+  }
+  return c
+}
+
+export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
+  status = IDLE
+  state: unknown
+  queue: Fifo<unknown> | undefined = undefined
+  sys: Fifo<SystemMessage> | undefined = undefined
+  current: unknown = undefined
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  /** Children form an intrusive doubly linked list: spawning allocates nothing else. */
+  firstChild: Cell | undefined = undefined
+  prevSibling: Cell | undefined = undefined
+  nextSibling: Cell | undefined = undefined
+  childCount = 0
+  /** Cells that watch this one, and cells this one watches. */
+  watchers: Set<Cell> | undefined = undefined
+  putters: Fifo<Putter> | undefined = undefined
+  /** Restart bookkeeping and stop waiters, allocated on first use. */
+  extra: Extra | undefined = undefined
+
+  constructor(
+    readonly id: number,
+    readonly name: string | undefined,
+    readonly parent: Cell | undefined,
+    readonly core: SystemCore,
+    readonly compiled: Compiled,
+    readonly context: Context.Context<any>
+  ) {
+    this.state = compiled.behavior.initial()
+  }
+
+  // ---------------------------------------------------------------- ActorRef
+
+  get self(): Actor.ActorRef<any> {
+    return this
+  }
+
+  get path(): string {
+    const own = this.name ?? `#${this.id}`
+    return this.parent === undefined ? `/user/${own}` : `${this.parent.path}/${own}`
+  }
+
+  get isAlive(): boolean {
+    return this.status < STOPPING
+  }
+
+  tellUnsafe(message: unknown): boolean {
+    return this.offer(message) === OFFERED
+  }
+
+  tell(message: unknown): Effect.Effect<void, MailboxFull> {
+    return Effect.suspend(() => {
+      const r = this.offer(message)
+      if (r === OFFERED || r === DROPPED) return Effect.void
+      if (r === FULL_FAIL) return Effect.fail(this.mailboxFull(message))
+      // FULL_SUSPEND: wait for room
+      return Effect.callback<void>((resume) => {
+        const putter = new Putter(message, resume)
+        ;(this.putters ??= new Fifo()).push(putter)
+        return Effect.sync(() => {
+          putter.cancelled = true
+        })
+      })
+    })
+  }
+
+  tellUnknown(input: unknown): Effect.Effect<void, MessageDecodeError | MailboxFull> {
+    return Schema.decodeUnknownEffect(this.compiled.behavior.protocol)(input).pipe(
+      Effect.mapError((e) => new MessageDecodeError({ actor: this.path, issue: e.message })),
+      Effect.flatMap((message) => this.tell(message))
+    ) as Effect.Effect<void, MessageDecodeError | MailboxFull>
+  }
+
+  ask(message: any, options?: Actor.AskOptions): Effect.Effect<any, any> {
+    const timeoutMillis = options?.timeout === undefined
+      ? this.core.askTimeoutMillis
+      : Duration.toMillis(Duration.fromInputUnsafe(options.timeout))
+    // One parameter only: a two-parameter register makes Effect allocate an AbortController.
+    return Effect.callback<any, any>((resume) => {
+      const env = new AskEnvelope(message, resume)
+      this.offerAsk(env)
+      if (env.done) return undefined
+      if (timeoutMillis > 0 && Number.isFinite(timeoutMillis)) {
+        const timer = Effect.runForkWith(this.context)(Effect.sleep(timeoutMillis))
+        env.timer = timer
+        timer.addObserver((exit) => {
+          if (Exit.isSuccess(exit)) {
+            env.fail(new AskTimeout({ actor: this.path, messageTag: tagOf(message), timeoutMillis }))
+          }
+        })
+      }
+      return Effect.sync(() => {
+        // The asker left (interrupted): the message stays queued, its reply is ignored.
+        env.done = true
+        if (env.timer !== undefined) env.timer.interruptUnsafe()
+      })
+    })
+  }
+
+  get stop(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.requestStop(false)
+      return Effect.asVoid(this.awaitTermination)
+    })
+  }
+
+  get stopNow(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.requestStop(true)
+      return Effect.asVoid(this.awaitTermination)
+    })
+  }
+
+  get awaitTermination(): Effect.Effect<Actor.StopReason> {
+    return Effect.callback<Actor.StopReason>((resume) => {
+      if (this.status === STOPPED) {
+        resume(Exit.succeed(this.extra?.stopReason ?? STOPPED_NORMALLY))
+        return
+      }
+      const extra = (this.extra ??= new Extra())
+      const waiter = (reason: Actor.StopReason) => resume(Exit.succeed(reason))
+      ;(extra.stopWaiters ??= []).push(waiter)
+      return Effect.sync(() => {
+        const i = extra.stopWaiters?.indexOf(waiter) ?? -1
+        if (i >= 0) extra.stopWaiters!.splice(i, 1)
+      })
+    })
+  }
+
+  /** Runs the `onStart` hook, if any, before the first message. */
+  start(): void {
+    const onStart = this.compiled.behavior.onStart
+    if (onStart === undefined) return
+    this.status = RUNNING
+    this.current = SIGNAL
+    let result: unknown
+    try {
+      result = onStart(this.state, this)
+    } catch (defect) {
+      result = Exit.die(defect)
+    }
+    if (this.settle(result)) this.drain()
+  }
+
+  // ---------------------------------------------------------------- ActorContext
+
+  reply(request: unknown, value: unknown): void {
+    const env = this.envelopeOf(request)
+    if (env !== undefined) env.succeed(value)
+  }
+
+  fail(request: unknown, error: unknown): void {
+    const env = this.envelopeOf(request)
+    if (env !== undefined) env.fail(error)
+  }
+
+  spawn(behavior: Actor.Behavior<any, any, any, any>, options?: Actor.SpawnOptions): Effect.Effect<any, any, any> {
+    return Effect.contextWith((context: Context.Context<any>) => {
+      const r = this.core.spawnCell(behavior, options?.name, this, context)
+      return r instanceof Cell ? Effect.succeed(r) : Effect.fail(r)
+    })
+  }
+
+  watch(other: Actor.ActorRef<never>): void {
+    const target = other as unknown as Cell
+    if (target === this) return
+    if (target.status === STOPPED) {
+      this.sendSystem({ _tag: "Terminated", signal: target.terminatedSignal() })
+      return
+    }
+    target.sendSystem({ _tag: "Watch", watcher: this })
+  }
+
+  unwatch(other: Actor.ActorRef<never>): void {
+    const target = other as unknown as Cell
+    target.sendSystem({ _tag: "Unwatch", watcher: this })
+  }
+
+  // ---------------------------------------------------------------- mailbox
+
+  private mailboxFull(message: unknown): MailboxFull {
+    return new MailboxFull({ actor: this.path, messageTag: tagOf(message), capacity: this.compiled.capacity })
+  }
+
+  /** Enqueues a user message (or ask envelope), applying the overflow strategy. */
+  offer(item: unknown): number {
+    if (this.status >= STOPPING) {
+      this.deadLetter(item, "ActorStopped")
+      return DROPPED
+    }
+    let q = this.queue
+    if (q === undefined) q = this.queue = new Fifo()
+    else if (q.size >= this.compiled.capacity) {
+      switch (this.compiled.strategy) {
+        case "dropNewest":
+          this.deadLetter(item, "MailboxFull")
+          return DROPPED
+        case "dropOldest": {
+          const oldest = q.shift()
+          this.deadLetter(oldest, "DroppedOldest")
+          break
+        }
+        case "fail":
+          return FULL_FAIL
+        default:
+          return FULL_SUSPEND
+      }
+    }
+    if (this.status === IDLE) {
+      if (q.size === 0 && this.compiled.batchMax === 0 && this.core.inlineDepth < MAX_INLINE_DEPTH) {
+        this.runInline(item)
+        return OFFERED
+      }
+      q.push(item)
+      this.core.depth++
+      this.status = SCHEDULED
+      this.core.ready(this)
+      return OFFERED
+    }
+    q.push(item)
+    this.core.depth++
+    return OFFERED
+  }
+
+  /**
+   * An idle actor with an empty mailbox handles the message right away, on the sender's
+   * stack: the outcome is the same as enqueueing and draining at once (the mailbox is empty,
+   * so order is kept, and RUNNING keeps one message at a time), without a queue or a
+   * dispatcher turn. Nesting is bounded, so chains of actors fall back to the dispatcher.
+   * System messages are only ever pending while the actor is not IDLE.
+   */
+  private runInline(item: unknown): void {
+    const core = this.core
+    core.inlineDepth++
+    this.status = RUNNING
+    this.current = item
+    try {
+      if (this.handleOne(item instanceof AskEnvelope ? item.message : item)) {
+        if ((this.queue!.size > 0 || (this.sys !== undefined && this.sys.size > 0))) {
+          this.status = SCHEDULED
+          core.ready(this)
+        } else {
+          this.status = IDLE
+        }
+      }
+    } finally {
+      core.inlineDepth--
+    }
+  }
+
+  private offerAsk(env: AskEnvelope): void {
+    const r = this.offer(env)
+    if (r === FULL_FAIL) {
+      env.fail(this.mailboxFull(env.message))
+    } else if (r === FULL_SUSPEND) {
+      const putter = new Putter(env, (_) => {})
+      ;(this.putters ??= new Fifo()).push(putter)
+    }
+  }
+
+  /** Takes the next user item, letting one suspended sender in. */
+  private take(): unknown {
+    const item = this.queue!.shift()
+    this.core.depth--
+    const putters = this.putters
+    if (putters !== undefined && putters.size > 0) {
+      while (putters.size > 0) {
+        const p = putters.shift()!
+        if (p.cancelled) continue
+        this.queue!.push(p.item)
+        this.core.depth++
+        p.resume(Exit.void)
+        break
+      }
+    }
+    return item
+  }
+
+  sendSystem(message: SystemMessage): void {
+    if (this.status === STOPPED) {
+      if (message._tag === "Watch") {
+        message.watcher.sendSystem({ _tag: "Terminated", signal: this.terminatedSignal() })
+      }
+      return
+    }
+    if (this.status === STOPPING) {
+      // Nothing is processed any more; watchers still must hear about the termination.
+      if (message._tag === "Watch") (this.watchers ??= new Set()).add(message.watcher)
+      else if (message._tag === "Unwatch") this.watchers?.delete(message.watcher)
+      return
+    }
+    ;(this.sys ??= new Fifo()).push(message)
+    if (this.status === IDLE) {
+      this.status = SCHEDULED
+      this.core.ready(this)
+    } else if (message._tag === "Stop") {
+      // Overtake whatever is running: interrupt a handler or a restart backoff in flight.
+      if (this.fiber !== undefined) this.fiber.interruptUnsafe()
+    }
+  }
+
+  requestStop(immediate: boolean): void {
+    if (this.status >= STOPPING) return
+    if (immediate) {
+      this.sendSystem(STOP_NOW)
+    } else {
+      ;(this.queue ??= new Fifo()).push(POISON)
+      this.core.depth++
+      if (this.status === IDLE) {
+        this.status = SCHEDULED
+        this.core.ready(this)
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- processing
+
+  /** Runs on the dispatcher (or after an async handler completed). */
+  drain(): void {
+    this.status = RUNNING
+    let budget = this.core.throughput
+    const batchMax = this.compiled.batchMax
+    for (;;) {
+      const sys = this.sys
+      if (sys !== undefined && sys.size > 0) {
+        if (!this.handleSystem(sys.shift()!)) return
+        if (this.status !== RUNNING) return
+        continue
+      }
+      const q = this.queue
+      if (q === undefined || q.size === 0) {
+        this.status = IDLE
+        return
+      }
+      if (budget <= 0) {
+        this.status = SCHEDULED
+        this.core.ready(this)
+        return
+      }
+      if (batchMax > 0) {
+        const items: Array<unknown> = []
+        const messages: Array<unknown> = []
+        while (items.length < batchMax && q.size > 0) {
+          const item = this.take()
+          if (item === POISON) {
+            if (items.length === 0) {
+              this.beginStop(STOPPED_NORMALLY)
+              return
+            }
+            // Handle the batch first, then stop.
+            q.unshift(POISON)
+            this.core.depth++
+            break
+          }
+          items.push(item)
+          messages.push(item instanceof AskEnvelope ? item.message : item)
+        }
+        budget -= items.length
+        this.current = items
+        let result: unknown
+        try {
+          result = this.compiled.behavior.batch!.receive(this.state, messages, this)
+        } catch (defect) {
+          result = Exit.die(defect)
+        }
+        if (!this.settle(result)) return
+        continue
+      }
+      budget--
+      const item = this.take()
+      if (item === POISON) {
+        this.beginStop(STOPPED_NORMALLY)
+        return
+      }
+      this.current = item
+      if (!this.handleOne(item instanceof AskEnvelope ? item.message : item)) return
+    }
+  }
+
+  /** Calls the handler on one message; true when processing can go on synchronously. */
+  private handleOne(message: unknown): boolean {
+    let result: unknown
+    try {
+      result = this.compiled.receive!(this.state, message, this)
+    } catch (defect) {
+      result = Exit.die(defect)
+    }
+    return this.settle(result)
+  }
+
+  /**
+   * Completes a handler result. An `Exit` (what `Effect.succeed` returns) completes at once;
+   * anything else runs on a fiber, and when that fiber finishes synchronously it still
+   * completes here. Returns true when the caller may go on with the next message.
+   */
+  private settle(result: unknown): boolean {
+    if (Exit.isExit(result)) return this.complete(result)
+    let effect = result as Effect.Effect<unknown, unknown, unknown>
+    const timeoutMillis = this.compiled.timeoutMillis
+    if (timeoutMillis > 0) {
+      effect = Effect.timeoutOrElse(effect, {
+        duration: timeoutMillis,
+        orElse: () => Effect.fail(new HandlerTimeout(timeoutMillis))
+      })
+    }
+    const started = this.core.metricsSample() ? performance.now() : -1
+    const fiber = Effect.runForkWith(this.context)(effect)
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) {
+      if (started >= 0) this.core.recordProcessing(performance.now() - started)
+      return this.complete(exit)
+    }
+    this.fiber = fiber
+    fiber.addObserver((exit) => {
+      this.fiber = undefined
+      if (started >= 0) this.core.recordProcessing(performance.now() - started)
+      if (this.complete(exit)) this.drain()
+    })
+    return false
+  }
+
+  /** Applies a handler's exit. True when processing may continue. */
+  private complete(exit: Exit.Exit<unknown, unknown>): boolean {
+    const current = this.current
+    this.current = undefined
+    if (Exit.isSuccess(exit)) {
+      this.state = exit.value
+      if (current === SIGNAL) return true
+      this.core.processed++
+      if (current instanceof AskEnvelope) {
+        if (!current.done) current.die(this.noReply(current.message))
+      } else if (Array.isArray(current)) {
+        this.core.processed += current.length - 1
+        for (const item of current) {
+          if (item instanceof AskEnvelope && !item.done) item.die(this.noReply(item.message))
+        }
+      }
+      return true
+    }
+    const cause = exit.cause
+    if (Cause.hasInterruptsOnly(cause)) {
+      // Interrupted by an immediate stop (or by the system closing): the message was not
+      // handled; the stop signal waiting in `sys` takes over.
+      this.deadLetterCurrent(current, "ActorStopped", undefined)
+      if (this.sys === undefined || this.sys.size === 0) this.sys = pushStop(this.sys)
+      return true
+    }
+    return this.failed(classify(cause), current)
+  }
+
+  private noReply(message: Message.Tagged): Error {
+    return new Error(`${this.path} handled the request ${message._tag} without replying: call ctx.reply or ctx.fail`)
+  }
+
+  /** Supervision. True when processing may continue synchronously. */
+  private failed(failure: Supervision.Failure, current: unknown): boolean {
+    this.core.failures++
+    const detail = Supervision.describe(failure)
+    let directive: Supervision.Directive
+    try {
+      directive = this.compiled.strategyFn(failure)
+    } catch {
+      directive = Supervision.stop
+    }
+    const reason: DeadLetter.Reason = failure._tag === "Timeout" ? "Timeout" : "HandlerFailed"
+    switch (directive._tag) {
+      case "Resume":
+        this.deadLetterCurrent(current, reason, detail)
+        return true
+      case "Stop":
+        this.deadLetterCurrent(current, reason, detail)
+        this.beginStop({ _tag: "Failed", detail })
+        return false
+      case "Escalate": {
+        this.deadLetterCurrent(current, reason, detail)
+        this.beginStop({ _tag: "Failed", detail })
+        if (this.parent !== undefined) this.parent.sendSystem({ _tag: "ChildFailed", child: this, failure })
+        return false
+      }
+      case "Restart":
+        return this.restart(directive, current, reason, detail)
+    }
+  }
+
+  private restart(directive: Supervision.Restart, current: unknown, reason: DeadLetter.Reason, detail: string): boolean {
+    const extra = (this.extra ??= new Extra())
+    const now = Context.get(this.context, Clock.Clock).currentTimeMillisUnsafe()
+    const times = (extra.restartTimes ??= [])
+    while (times.length > 0 && times[0]! <= now - directive.withinMillis) times.shift()
+    if (times.length === 0) extra.backoffStep = undefined // a quiet period resets the backoff
+    if (times.length >= directive.maxRestarts) {
+      this.deadLetterCurrent(current, reason, detail)
+      this.beginStop({
+        _tag: "Failed",
+        detail: `${detail} (gave up after ${directive.maxRestarts} restarts within ${directive.withinMillis} ms)`
+      })
+      return false
+    }
+    times.push(now)
+    this.core.restarts++
+    if (directive.redeliver && current !== undefined && current !== SIGNAL && !Array.isArray(current) && current !== POISON) {
+      ;(this.queue ??= new Fifo()).unshift(current)
+      this.core.depth++
+    } else {
+      this.deadLetterCurrent(current, reason, detail)
+    }
+    // Children belong to the old incarnation.
+    if (this.childCount > 0) for (const child of this.childList()) child.requestStop(true)
+    this.status = SUSPENDED
+    const self = this
+    const restartEffect = Effect.gen(function*() {
+      if (extra.backoffStep === undefined) extra.backoffStep = yield* Schedule.toStepWithSleep(directive.backoff)
+      yield* extra.backoffStep(undefined)
+      self.state = self.compiled.behavior.initial()
+      const onStart = self.compiled.behavior.onStart
+      if (onStart !== undefined) self.state = yield* onStart(self.state, self)
+    })
+    const fiber = Effect.runForkWith(this.context)(restartEffect as Effect.Effect<void, unknown, unknown>)
+    const onDone = (exit: Exit.Exit<void, unknown>) => {
+      this.fiber = undefined
+      if (Exit.isSuccess(exit)) {
+        this.drain()
+      } else if (Cause.hasInterruptsOnly(exit.cause)) {
+        this.status = RUNNING
+        this.drain()
+      } else {
+        // The backoff schedule is exhausted, or onStart failed: give up.
+        this.status = RUNNING
+        this.beginStop({ _tag: "Failed", detail: `${detail} (restart gave up: ${Cause.pretty(exit.cause).split("\n")[0]})` })
+      }
+    }
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) {
+      onDone(exit)
+    } else {
+      this.fiber = fiber
+      fiber.addObserver(onDone)
+    }
+    return false
+  }
+
+  /** Handles a system message. False when processing must not continue synchronously. */
+  private handleSystem(message: SystemMessage): boolean {
+    switch (message._tag) {
+      case "Stop":
+        this.beginStop(STOPPED_NORMALLY)
+        return false
+      case "Watch":
+        ;(this.watchers ??= new Set()).add(message.watcher)
+        return true
+      case "Unwatch":
+        this.watchers?.delete(message.watcher)
+        return true
+      case "Terminated": {
+        const hook = this.compiled.behavior.onTerminated
+        if (hook === undefined) return true
+        this.current = SIGNAL
+        let result: unknown
+        try {
+          result = hook(this.state, message.signal, this)
+        } catch (defect) {
+          result = Exit.die(defect)
+        }
+        return this.settle(result)
+      }
+      case "ChildFailed":
+        // Escalation: the child's failure is this actor's failure.
+        return this.failed(message.failure, undefined)
+    }
+  }
+
+  // ---------------------------------------------------------------- stopping
+
+  beginStop(reason: Actor.StopReason): void {
+    if (this.status >= STOPPING) return
+    this.status = STOPPING
+    ;(this.extra ??= new Extra()).stopReason = reason
+    if (this.childCount > 0) {
+      for (const child of this.childList()) child.requestStop(true)
+      if (this.childCount > 0) return // finishStop runs when the last child has terminated
+    }
+    this.finishStop()
+  }
+
+  private finishStop(): void {
+    const onStop = this.compiled.behavior.onStop
+    if (onStop === undefined) {
+      this.terminate()
+      return
+    }
+    let result: unknown
+    try {
+      result = onStop(this.state, this)
+    } catch (defect) {
+      result = Exit.die(defect)
+    }
+    if (Exit.isExit(result)) {
+      this.terminate()
+      return
+    }
+    const fiber = Effect.runForkWith(this.context)(result as Effect.Effect<void>)
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) this.terminate()
+    else fiber.addObserver(() => this.terminate())
+  }
+
+  private terminate(): void {
+    this.status = STOPPED
+    const reason = this.extra?.stopReason ?? STOPPED_NORMALLY
+    // Everything still waiting goes to dead letters, askers get ActorStopped.
+    const q = this.queue
+    if (q !== undefined) {
+      const rest = q.drain()
+      this.core.depth -= rest.length
+      for (const item of rest) if (item !== POISON) this.deadLetter(item, "ActorStopped")
+    }
+    const putters = this.putters
+    if (putters !== undefined) {
+      for (const p of putters.drain()) {
+        if (p.cancelled) continue
+        this.deadLetter(p.item, "ActorStopped")
+        p.resume(Exit.void)
+      }
+    }
+    this.sys = undefined
+    this.core.unregister(this)
+    if (this.parent !== undefined) this.parent.childTerminated(this)
+    const signal = this.terminatedSignal()
+    if (this.watchers !== undefined) {
+      for (const w of this.watchers) w.sendSystem({ _tag: "Terminated", signal })
+      this.watchers = undefined
+    }
+    const waiters = this.extra?.stopWaiters
+    if (waiters !== undefined) {
+      this.extra!.stopWaiters = undefined
+      for (const w of waiters) w(reason)
+    }
+  }
+
+  childTerminated(child: Cell): void {
+    if (this.status === STOPPING) {
+      if (this.childCount === 0) this.finishStop()
+      return
+    }
+    // Parents hear about their children's termination like watchers do.
+    if (this.compiled.behavior.onTerminated !== undefined) {
+      this.sendSystem({ _tag: "Terminated", signal: child.terminatedSignal() })
+    }
+  }
+
+  /** A copy of the children list (stopping a child unlinks it). */
+  childList(): Array<Cell> {
+    const out: Array<Cell> = []
+    for (let c = this.firstChild; c !== undefined; c = c.nextSibling) out.push(c)
+    return out
+  }
+
+  terminatedSignal(): Actor.Terminated {
+    return { _tag: "Terminated", actor: this as Actor.ActorRef<never>, reason: this.extra?.stopReason ?? STOPPED_NORMALLY }
+  }
+
+  // ---------------------------------------------------------------- dead letters
+
+  private envelopeOf(request: unknown): AskEnvelope | undefined {
+    const c = this.current
+    if (c instanceof AskEnvelope) return c.message === request ? c : undefined
+    if (Array.isArray(c)) {
+      for (const item of c) if (item instanceof AskEnvelope && item.message === request) return item
+    }
+    return undefined
+  }
+
+  private deadLetterCurrent(current: unknown, reason: DeadLetter.Reason, detail: string | undefined): void {
+    if (current === undefined || current === SIGNAL) return
+    if (Array.isArray(current)) {
+      for (const item of current) this.deadLetter(item, reason, detail)
+    } else {
+      this.deadLetter(current, reason, detail)
+    }
+  }
+
+  deadLetter(item: unknown, reason: DeadLetter.Reason, detail?: string): void {
+    if (item === POISON) return
+    if (item instanceof AskEnvelope) {
+      if (!item.done) {
+        switch (reason) {
+          case "MailboxFull":
+          case "DroppedOldest":
+            item.fail(this.mailboxFull(item.message))
+            break
+          case "ActorStopped":
+            item.fail(new ActorStopped({ actor: this.path, messageTag: item.message._tag }))
+            break
+          default:
+            item.fail(new HandlerFailed({ actor: this.path, messageTag: item.message._tag, reason: detail ?? reason }))
+        }
+      }
+      this.core.publishDeadLetter({ recipient: this.path, message: item.message, reason, detail })
+      return
+    }
+    this.core.publishDeadLetter({ recipient: this.path, message: item, reason, detail })
+  }
+}
+
+/** Rarely needed per-actor data, kept out of the cell to keep idle actors small. */
+class Extra {
+  stopReason: Actor.StopReason | undefined = undefined
+  stopWaiters: Array<(reason: Actor.StopReason) => void> | undefined = undefined
+  restartTimes: Array<number> | undefined = undefined
+  backoffStep: ((input: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined = undefined
+}
+
+/** How deep inline handling may nest (actor A's handler telling idle B, and so on). */
+const MAX_INLINE_DEPTH = 8
+
+const OFFERED = 0
+const DROPPED = 1
+const FULL_FAIL = 2
+const FULL_SUSPEND = 3
+
+const pushStop = (sys: Fifo<SystemMessage> | undefined): Fifo<SystemMessage> => {
+  const q = sys ?? new Fifo<SystemMessage>()
+  q.push(STOP_NOW)
+  return q
+}
+
+const classify = (cause: Cause.Cause<unknown>): Supervision.Failure => {
+  const error = Cause.findErrorOption(cause)
+  if (error._tag === "Some") {
+    if (error.value instanceof HandlerTimeout) return { _tag: "Timeout", millis: error.value.millis }
+    return { _tag: "Error", error: error.value }
+  }
+  return { _tag: "Defect", defect: Cause.squash(cause) }
+}
