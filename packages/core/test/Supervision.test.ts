@@ -26,7 +26,7 @@ const worker = (options: {
   readonly timeout?: string
   readonly starts: { n: number }
 }) =>
-  Actor.behavior(P, {
+  Actor.behavior<typeof P, S, Boom | Minor>(P, {
     initial: (): S => ({ handled: [], incarnation: options.starts.n++ }),
     supervision: options.supervision,
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
