@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule, Schema } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, ActorSystem, Message, Supervision } from "@mailroom/core"
 import { drainLetters, settle } from "./helpers.js"
@@ -23,7 +23,7 @@ interface S {
 
 const worker = (options: {
   readonly supervision: Supervision.Strategy
-  readonly timeout?: string
+  readonly timeout?: Duration.Input
   readonly starts: { n: number }
 }) =>
   Actor.behavior<typeof P, S, Boom | Minor>(P, {
