@@ -129,19 +129,20 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
   status = IDLE
   state: unknown
   queue: Fifo<unknown> | undefined = undefined
-  sys: Fifo<SystemMessage> | undefined = undefined
   current: unknown = undefined
-  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
-  /** Children form an intrusive doubly linked list: spawning allocates nothing else. */
-  firstChild: Cell | undefined = undefined
+  /** Siblings form an intrusive doubly linked list: spawning allocates nothing else. */
   prevSibling: Cell | undefined = undefined
   nextSibling: Cell | undefined = undefined
-  childCount = 0
-  /** Cells that watch this one, and cells this one watches. */
-  watchers: Set<Cell> | undefined = undefined
-  putters: Fifo<Putter> | undefined = undefined
-  /** Restart bookkeeping and stop waiters, allocated on first use. */
+  /**
+   * Everything an idle actor does not need (system queue, running fiber, children,
+   * watchers, waiting senders, restart and stop bookkeeping) lives here, allocated on first
+   * use, so that an idle actor stays small.
+   */
   extra: Extra | undefined = undefined
+
+  x(): Extra {
+    return (this.extra ??= new Extra())
+  }
 
   constructor(
     readonly id: number,
@@ -181,7 +182,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       // FULL_SUSPEND: wait for room
       return Effect.callback<void>((resume) => {
         const putter = new Putter(message, resume)
-        ;(this.putters ??= new Fifo()).push(putter)
+        ;(this.x().putters ??= new Fifo()).push(putter)
         return Effect.sync(() => {
           putter.cancelled = true
         })
@@ -361,7 +362,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     this.current = item
     try {
       if (this.handleOne(item instanceof AskEnvelope ? item.message : item)) {
-        if ((this.queue!.size > 0 || (this.sys !== undefined && this.sys.size > 0))) {
+        if (this.queue!.size > 0 || hasSystem(this)) {
           this.status = SCHEDULED
           core.ready(this)
         } else {
@@ -379,7 +380,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       env.fail(this.mailboxFull(env.message))
     } else if (r === FULL_SUSPEND) {
       const putter = new Putter(env, (_) => {})
-      ;(this.putters ??= new Fifo()).push(putter)
+      ;(this.x().putters ??= new Fifo()).push(putter)
     }
   }
 
@@ -387,7 +388,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
   private take(): unknown {
     const item = this.queue!.shift()
     this.core.depth--
-    const putters = this.putters
+    const putters = this.extra?.putters
     if (putters !== undefined && putters.size > 0) {
       while (putters.size > 0) {
         const p = putters.shift()!
@@ -410,17 +411,18 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     }
     if (this.status === STOPPING) {
       // Nothing is processed any more; watchers still must hear about the termination.
-      if (message._tag === "Watch") (this.watchers ??= new Set()).add(message.watcher)
-      else if (message._tag === "Unwatch") this.watchers?.delete(message.watcher)
+      if (message._tag === "Watch") (this.x().watchers ??= new Set()).add(message.watcher)
+      else if (message._tag === "Unwatch") this.extra?.watchers?.delete(message.watcher)
       return
     }
-    ;(this.sys ??= new Fifo()).push(message)
+    const extra = this.x()
+    ;(extra.sys ??= new Fifo()).push(message)
     if (this.status === IDLE) {
       this.status = SCHEDULED
       this.core.ready(this)
     } else if (message._tag === "Stop") {
       // Overtake whatever is running: interrupt a handler or a restart backoff in flight.
-      if (this.fiber !== undefined) this.fiber.interruptUnsafe()
+      if (extra.fiber !== undefined) extra.fiber.interruptUnsafe()
     }
   }
 
@@ -446,7 +448,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     let budget = this.core.throughput
     const batchMax = this.compiled.batchMax
     for (;;) {
-      const sys = this.sys
+      const sys = this.extra?.sys
       if (sys !== undefined && sys.size > 0) {
         if (!this.handleSystem(sys.shift()!)) return
         if (this.status !== RUNNING) return
@@ -535,9 +537,10 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       if (started >= 0) this.core.recordProcessing(performance.now() - started)
       return this.complete(exit)
     }
-    this.fiber = fiber
+    const extra = this.x()
+    extra.fiber = fiber
     fiber.addObserver((exit) => {
-      this.fiber = undefined
+      extra.fiber = undefined
       if (started >= 0) this.core.recordProcessing(performance.now() - started)
       if (this.complete(exit)) this.drain()
     })
@@ -567,7 +570,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       // Interrupted by an immediate stop (or by the system closing): the message was not
       // handled; the stop signal waiting in `sys` takes over.
       this.deadLetterCurrent(current, "ActorStopped", undefined)
-      if (this.sys === undefined || this.sys.size === 0) this.sys = pushStop(this.sys)
+      if (!hasSystem(this)) (this.x().sys ??= new Fifo()).push(STOP_NOW)
       return true
     }
     return this.failed(classify(cause), current)
@@ -630,7 +633,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       this.deadLetterCurrent(current, reason, detail)
     }
     // Children belong to the old incarnation.
-    if (this.childCount > 0) for (const child of this.childList()) child.requestStop(true)
+    if (hasChildren(this)) for (const child of this.childList()) child.requestStop(true)
     this.status = SUSPENDED
     const self = this
     const restartEffect = Effect.gen(function*() {
@@ -642,7 +645,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     })
     const fiber = Effect.runForkWith(this.context)(restartEffect as Effect.Effect<void, unknown, unknown>)
     const onDone = (exit: Exit.Exit<void, unknown>) => {
-      this.fiber = undefined
+      extra.fiber = undefined
       if (Exit.isSuccess(exit)) {
         this.drain()
       } else if (Cause.hasInterruptsOnly(exit.cause)) {
@@ -658,7 +661,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     if (exit !== undefined) {
       onDone(exit)
     } else {
-      this.fiber = fiber
+      extra.fiber = fiber
       fiber.addObserver(onDone)
     }
     return false
@@ -671,10 +674,10 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
         this.beginStop(STOPPED_NORMALLY)
         return false
       case "Watch":
-        ;(this.watchers ??= new Set()).add(message.watcher)
+        ;(this.x().watchers ??= new Set()).add(message.watcher)
         return true
       case "Unwatch":
-        this.watchers?.delete(message.watcher)
+        this.extra?.watchers?.delete(message.watcher)
         return true
       case "Terminated": {
         const hook = this.compiled.behavior.onTerminated
@@ -700,9 +703,9 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     if (this.status >= STOPPING) return
     this.status = STOPPING
     ;(this.extra ??= new Extra()).stopReason = reason
-    if (this.childCount > 0) {
+    if (hasChildren(this)) {
       for (const child of this.childList()) child.requestStop(true)
-      if (this.childCount > 0) return // finishStop runs when the last child has terminated
+      if (hasChildren(this)) return // finishStop runs when the last child has terminated
     }
     this.finishStop()
   }
@@ -739,7 +742,8 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       this.core.depth -= rest.length
       for (const item of rest) if (item !== POISON) this.deadLetter(item, "ActorStopped")
     }
-    const putters = this.putters
+    const extra = this.extra
+    const putters = extra?.putters
     if (putters !== undefined) {
       for (const p of putters.drain()) {
         if (p.cancelled) continue
@@ -747,13 +751,14 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
         p.resume(Exit.void)
       }
     }
-    this.sys = undefined
+    if (extra !== undefined) extra.sys = undefined
     this.core.unregister(this)
     if (this.parent !== undefined) this.parent.childTerminated(this)
     const signal = this.terminatedSignal()
-    if (this.watchers !== undefined) {
-      for (const w of this.watchers) w.sendSystem({ _tag: "Terminated", signal })
-      this.watchers = undefined
+    const watchers = extra?.watchers
+    if (watchers !== undefined) {
+      extra!.watchers = undefined
+      for (const w of watchers) w.sendSystem({ _tag: "Terminated", signal })
     }
     const waiters = this.extra?.stopWaiters
     if (waiters !== undefined) {
@@ -764,7 +769,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
 
   childTerminated(child: Cell): void {
     if (this.status === STOPPING) {
-      if (this.childCount === 0) this.finishStop()
+      if (!hasChildren(this)) this.finishStop()
       return
     }
     // Parents hear about their children's termination like watchers do.
@@ -776,7 +781,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
   /** A copy of the children list (stopping a child unlinks it). */
   childList(): Array<Cell> {
     const out: Array<Cell> = []
-    for (let c = this.firstChild; c !== undefined; c = c.nextSibling) out.push(c)
+    for (let c = this.extra?.firstChild; c !== undefined; c = c.nextSibling) out.push(c)
     return out
   }
 
@@ -829,6 +834,12 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
 
 /** Rarely needed per-actor data, kept out of the cell to keep idle actors small. */
 class Extra {
+  sys: Fifo<SystemMessage> | undefined = undefined
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  firstChild: Cell | undefined = undefined
+  childCount = 0
+  watchers: Set<Cell> | undefined = undefined
+  putters: Fifo<Putter> | undefined = undefined
   stopReason: Actor.StopReason | undefined = undefined
   stopWaiters: Array<(reason: Actor.StopReason) => void> | undefined = undefined
   restartTimes: Array<number> | undefined = undefined
@@ -843,11 +854,12 @@ const DROPPED = 1
 const FULL_FAIL = 2
 const FULL_SUSPEND = 3
 
-const pushStop = (sys: Fifo<SystemMessage> | undefined): Fifo<SystemMessage> => {
-  const q = sys ?? new Fifo<SystemMessage>()
-  q.push(STOP_NOW)
-  return q
+const hasSystem = (cell: Cell): boolean => {
+  const sys = cell.extra?.sys
+  return sys !== undefined && sys.size > 0
 }
+
+const hasChildren = (cell: Cell): boolean => cell.extra !== undefined && cell.extra.childCount > 0
 
 const classify = (cause: Cause.Cause<unknown>): Supervision.Failure => {
   const error = Cause.findErrorOption(cause)

@@ -81,13 +81,14 @@ export class SystemCore {
     if (name !== undefined && this.names.has(name)) return new ActorNameTaken({ name })
     const cell = new Cell(this.nextId++, name, parent, this, compile(behavior), context)
     if (name !== undefined) this.names.set(name, cell)
-    const head = parent === undefined ? this.topFirst : parent.firstChild
+    const head = parent === undefined ? this.topFirst : parent.x().firstChild
     cell.nextSibling = head
     if (head !== undefined) head.prevSibling = cell
     if (parent === undefined) this.topFirst = cell
     else {
-      parent.firstChild = cell
-      parent.childCount++
+      const extra = parent.x()
+      extra.firstChild = cell
+      extra.childCount++
     }
     this.live++
     cell.start()
@@ -100,10 +101,10 @@ export class SystemCore {
     const next = cell.nextSibling
     if (prev !== undefined) prev.nextSibling = next
     else if (cell.parent === undefined) this.topFirst = next
-    else cell.parent.firstChild = next
+    else cell.parent.x().firstChild = next
     if (next !== undefined) next.prevSibling = prev
     cell.prevSibling = cell.nextSibling = undefined
-    if (cell.parent !== undefined) cell.parent.childCount--
+    if (cell.parent !== undefined) cell.parent.x().childCount--
     this.live--
   }
 
