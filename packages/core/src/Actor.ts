@@ -133,6 +133,12 @@ export interface Behavior<M extends Message.Tagged, S, E = never, R = never> {
   readonly batch?: BatchReceive<M, S, E, R> | undefined
   readonly mailbox?: Mailbox.Mailbox | undefined
   readonly supervision?: Supervision.Strategy | undefined
+  /**
+   * Trace effectful handlers: each message whose handler runs on a fiber gets a span
+   * `<label>.<tag>` with the actor's path (handlers that complete synchronously stay untraced,
+   * which keeps the fast path free of tracing cost).
+   */
+  readonly span?: boolean | undefined
   /** Per-message timeout: a handler that runs longer fails with a timeout. */
   readonly timeout?: Duration.Input | undefined
   /** Runs before the first message (and after each restart). */

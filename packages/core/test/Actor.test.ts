@@ -158,3 +158,32 @@ describe("Actor", () => {
       expect(letters.map((l) => l.reason)).toStrictEqual(["ActorStopped"])
     }).pipe(Effect.provide(ActorSystem.layer())))
 })
+
+describe("Tracing", () => {
+  it.effect("span: true traces effectful handlers with the actor's path", () =>
+    Effect.gen(function*() {
+      const spans: Array<string> = []
+      const traced = Actor.behavior(Log, {
+        label: "logger",
+        span: true,
+        initial: () => 0,
+        receive: (n, msg, ctx) => {
+          if (msg._tag === "Dump") {
+            ctx.reply(msg, [])
+            return Effect.succeed(n)
+          }
+          return Effect.currentSpan.pipe(
+            Effect.map((span) => {
+              spans.push(`${span.name} ${String(span.attributes.get("actor.path"))}`)
+              return n + 1
+            }),
+            Effect.orDie
+          )
+        }
+      })
+      const ref = yield* ActorSystem.spawn(traced, { name: "traced" })
+      yield* ref.tell(new Note({ sender: 1, seq: 1 }))
+      yield* ref.ask(new Dump())
+      expect(spans).toStrictEqual(["logger.Note /user/traced"])
+    }).pipe(Effect.provide(ActorSystem.layer())))
+})

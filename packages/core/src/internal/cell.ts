@@ -100,6 +100,7 @@ export interface Compiled {
   readonly capacity: number
   readonly strategy: "suspend" | "dropNewest" | "dropOldest" | "fail" | undefined
   readonly timeoutMillis: number
+  readonly span: boolean
   readonly strategyFn: Supervision.Strategy
   readonly label: string
 }
@@ -116,6 +117,7 @@ export const compile = (behavior: Actor.Behavior<any, any, any, any>): Compiled 
       batchMax: behavior.batch?.max ?? 0,
       capacity: mailbox?._tag === "Bounded" ? mailbox.capacity : Number.POSITIVE_INFINITY,
       strategy: mailbox?._tag === "Bounded" ? mailbox.strategy : undefined,
+      span: behavior.span === true,
       timeoutMillis: behavior.timeout === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(behavior.timeout)),
       strategyFn: behavior.supervision ?? Supervision.defaultStrategy,
       label: behavior.label ?? "actor"
@@ -529,6 +531,11 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
         duration: timeoutMillis,
         orElse: () => Effect.fail(new HandlerTimeout(timeoutMillis))
       })
+    }
+    if (this.compiled.span) {
+      const current = this.current
+      const tag = current === SIGNAL ? "signal" : Array.isArray(current) ? "batch" : tagOf(current)
+      effect = Effect.withSpan(effect, `${this.compiled.label}.${tag}`, { attributes: { "actor.path": this.path } })
     }
     const started = this.core.metricsSample() ? performance.now() : -1
     const fiber = Effect.runForkWith(this.context)(effect)
