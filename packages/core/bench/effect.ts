@@ -20,9 +20,10 @@ import {
   sumBelow,
   throughput,
   timedRounds,
+  spawnRate,
   type ProcessResult
 } from "./harness.ts"
-import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, TELL_MESSAGES } from "./sizes.ts"
+import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, TELL_MESSAGES } from "./sizes.ts"
 
 interface Add {
   readonly n: number
@@ -168,11 +169,11 @@ export const memoryQueueFiber = (): Promise<ProcessResult> =>
   heapPerItem(IDLE_ACTORS, forkOnQueue, interruptAll, IDLE_WARMUP_ACTORS)
 
 export const spawnFiber = (): Promise<ProcessResult> =>
-  throughput(SPAWN_ACTORS, async () => {
+  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, async (count) => {
     const t0 = now()
-    const parked = await forkOnDeferred(SPAWN_ACTORS)
+    const parked = await forkOnDeferred(count)
     const t1 = now()
-    check("effect fibers forked", parked.fibers.length, SPAWN_ACTORS)
+    check("effect fibers forked", parked.fibers.length, count)
     await interruptAll(parked)
     return t1 - t0
   })

@@ -61,19 +61,51 @@ export interface RoundOptions {
   readonly maxRounds: number
 }
 
+/**
+ * Effect-heavy contenders need several full rounds before they reach their steady speed (JIT
+ * tiers, and V8 growing the young generation after the first survivals), hence at least 5.
+ */
 export const defaultRounds: RoundOptions = {
-  warmupMs: 400,
-  minWarmupRounds: 2,
-  maxWarmupRounds: 8,
-  measureMs: 800,
-  maxRounds: 5
+  warmupMs: 500,
+  minWarmupRounds: 5,
+  maxWarmupRounds: 10,
+  measureMs: 300,
+  maxRounds: 3
+}
+
+/**
+ * Spawn rate: `round(count)` spawns `count` actors, tears them down outside its timed part and
+ * returns the timed ms. Warm-up: rounds of `warmupCount` until at least 5 rounds and 300 ms
+ * (spawn paths need many calls before they are optimized), then `measured` rounds of `count`,
+ * each after a full GC.
+ */
+export const spawnRate = async (
+  count: number,
+  warmupCount: number,
+  round: (count: number) => Promise<number>,
+  measured = 2
+): Promise<ProcessResult> => {
+  forceGc()
+  let warmupRounds = 0
+  const warmStart = now()
+  while (warmupRounds < 30 && (warmupRounds < 5 || now() - warmStart < 300)) {
+    await round(warmupCount)
+    warmupRounds++
+  }
+  const rates: Array<number> = []
+  for (let i = 0; i < measured; i++) {
+    forceGc()
+    rates.push(count / ((await round(count)) / 1000))
+  }
+  return { value: median(rates), rounds: rates, warmupRounds }
 }
 
 /**
  * Runs `round` (which does its own set-up, times only the interesting part and returns that
- * time in ms) through a warm-up and a measured phase. A full GC runs before the warm-up and
- * before every measured round (outside the timed part), so garbage of one round is not
- * collected inside the next.
+ * time in ms) through a warm-up and a measured phase. A full GC runs before the warm-up only:
+ * forcing one before every measured round shrinks V8's young generation again and made
+ * allocation-heavy contenders (every Effect-based one) up to 2x slower in the next round, so
+ * the measured rounds run in the heap state the warm-up left, garbage collection included.
  */
 export const timedRounds = async (
   round: () => Promise<number>,
@@ -92,7 +124,6 @@ export const timedRounds = async (
   const times: Array<number> = []
   let spent = 0
   while (times.length < options.maxRounds && (times.length === 0 || spent < options.measureMs)) {
-    forceGc()
     const t = await round()
     times.push(t)
     spent += t
@@ -138,6 +169,10 @@ export class LatencySampler {
   }
 }
 
+let kept: unknown
+/** What the last memory measurement spawned (kept reachable on purpose). */
+export const lastKept = (): unknown => kept
+
 /** Heap bytes per item of what `build` keeps alive, measured around full GCs. */
 export const heapPerItem = async <H>(
   count: number,
@@ -158,7 +193,7 @@ export const heapPerItem = async <H>(
   forceGc()
   const after = process.memoryUsage().heapUsed
   const perItem = (after - before) / count
-  // keep `held` reachable until after the measurement
-  await dispose(held)
+  // `held` stays reachable until after the measurement; the process exits without tearing it down
+  kept = held
   return { value: perItem, rounds: [perItem], warmupRounds: 1, extra: { heapDeltaBytes: after - before } }
 }

@@ -24,9 +24,10 @@ import {
   sumBelow,
   throughput,
   timedRounds,
+  spawnRate,
   type ProcessResult
 } from "./harness.ts"
-import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, TELL_MESSAGES } from "./sizes.ts"
+import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, TELL_MESSAGES } from "./sizes.ts"
 
 class Add extends Schema.TaggedClass<Add>()("Add", { n: Schema.Number }) {}
 class Bump extends Message.Request<Bump>()("Bump", { n: Schema.Number }, { success: Schema.Number }) {}
@@ -167,12 +168,12 @@ const closeSystem = (spawned: Spawned): Promise<void> => spawned.rt.dispose()
 export const memory = (): Promise<ProcessResult> => heapPerItem(IDLE_ACTORS, spawnMany, closeSystem, IDLE_WARMUP_ACTORS)
 
 export const spawn = (): Promise<ProcessResult> =>
-  throughput(SPAWN_ACTORS, async () => {
+  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, async (count) => {
     const rt = await freshSystem()
     const t0 = now()
-    const refs = await spawnIn(rt, SPAWN_ACTORS)
+    const refs = await spawnIn(rt, count)
     const t1 = now()
-    check("mailroom actors spawned", refs.length, SPAWN_ACTORS)
+    check("mailroom actors spawned", refs.length, count)
     await rt.dispose()
     return t1 - t0
   })

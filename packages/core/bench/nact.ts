@@ -16,10 +16,11 @@ import {
   sumBelow,
   throughput,
   timedRounds,
+  spawnRate,
   type ProcessResult,
   type RoundOptions
 } from "./harness.ts"
-import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, TELL_MESSAGES } from "./sizes.ts"
+import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, TELL_MESSAGES } from "./sizes.ts"
 
 interface Add {
   readonly n: number
@@ -34,8 +35,8 @@ let actorSeq = 0
 /** nact's anonymous names are 31-bit random numbers: 100,000 of them collide, so name them. */
 const nextName = (): string => `a${actorSeq++}`
 
-/** nact is slow per message: fewer rounds so the whole suite stays within its time budget. */
-const slowRounds: RoundOptions = { warmupMs: 0, minWarmupRounds: 1, maxWarmupRounds: 1, measureMs: 0, maxRounds: 1 }
+/** nact is slow per message: one measured round so the whole suite stays within its time budget. */
+const oneRound: RoundOptions = { warmupMs: 0, minWarmupRounds: 1, maxWarmupRounds: 1, measureMs: 0, maxRounds: 1 }
 
 /** The 1,000,000 messages, built once per process outside the timed part. */
 let messages: Array<Add> | undefined
@@ -69,7 +70,7 @@ const tellRound = async (N: number): Promise<number> => {
 export const tell = async (): Promise<ProcessResult> => {
   forceGc()
   await tellRound(200_000)
-  return throughput(TELL_MESSAGES, () => tellRound(TELL_MESSAGES), { ...slowRounds, minWarmupRounds: 0, maxWarmupRounds: 0 })
+  return throughput(TELL_MESSAGES, () => tellRound(TELL_MESSAGES), { ...oneRound, minWarmupRounds: 0, maxWarmupRounds: 0 })
 }
 
 export const ask = async (): Promise<ProcessResult> => {
@@ -105,7 +106,7 @@ export const ask = async (): Promise<ProcessResult> => {
       stop(ref)
       return t1 - t0
     },
-    { ...slowRounds, maxWarmupRounds: 2, minWarmupRounds: 1, warmupMs: 300 }
+    { ...oneRound, maxWarmupRounds: 2, minWarmupRounds: 1, warmupMs: 300 }
   )
   const rates = times.map((ms) => N / (ms / 1000))
   return { value: median(rates), rounds: rates, warmupRounds, extra: sampler.summary() }
@@ -127,11 +128,11 @@ const stopAll = async (refs: Array<Ref<Add>>): Promise<void> => {
 export const memory = (): Promise<ProcessResult> => heapPerItem(IDLE_ACTORS, spawnMany, stopAll, IDLE_WARMUP_ACTORS)
 
 export const spawn = (): Promise<ProcessResult> =>
-  throughput(SPAWN_ACTORS, async () => {
+  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, async (count) => {
     const t0 = now()
-    const refs = await spawnMany(SPAWN_ACTORS)
+    const refs = await spawnMany(count)
     const t1 = now()
-    check("nact actors spawned", refs.length, SPAWN_ACTORS)
+    check("nact actors spawned", refs.length, count)
     await stopAll(refs)
     return t1 - t0
   })

@@ -12,7 +12,7 @@
  */
 import { spawnSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
-import { cpus } from "node:os"
+import { cpus, loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { figures, type ContenderSpec, type FigureSpec } from "./figures.ts"
@@ -97,20 +97,22 @@ for (const figure of figures) {
   if (contenders.length === 0) continue
   const outcomes = new Map<string, Outcome>(contenders.map((c) => [c.name, { results: [], errors: [] }]))
   const figureStart = Date.now()
+  const loadStart = loadavg()[0]!
   const runs = runsOverride !== undefined ? Number(runsOverride) : figure.runs
-  process.stderr.write(`${figure.id}: ${runs} process(es) x ${contenders.length} contenders `)
   for (let r = 0; r < runs; r++) {
     for (const c of contenders) {
+      if (runsOverride === undefined && c.runs !== undefined && r >= c.runs) continue
       const out = outcomes.get(c.name)!
       // a contender that cannot run (e.g. core not built) fails fast: do not retry it `runs` times
       if (out.errors.length > 0 && out.results.length === 0) continue
       const res = runProcess(figure, c)
       if (typeof res === "string") out.errors.push(res)
       else out.results.push(res)
-      process.stderr.write(typeof res === "string" ? "x" : ".")
     }
   }
-  process.stderr.write(` ${((Date.now() - figureStart) / 1000).toFixed(1)} s\n`)
+  const processes = [...outcomes.values()].reduce((n, o) => n + o.results.length + o.errors.length, 0)
+  const seconds = ((Date.now() - figureStart) / 1000).toFixed(1)
+  const loadEnd = loadavg()[0]!
 
   const summary = contenders.map((c) => {
     const { results, errors } = outcomes.get(c.name)!
@@ -157,9 +159,13 @@ for (const figure of figures) {
   }
 
   console.log(`\n## ${figure.title}  [${figure.unit}]`)
+  console.log(
+    `(${processes} processes in ${seconds} s; median and min–max across processes; ` +
+      `1-min load average ${loadStart.toFixed(1)} -> ${loadEnd.toFixed(1)} on ${cpus().length} CPUs)`
+  )
   const isAsk = summary.some((s) => s.extra["p99Us"] !== undefined)
   const header = ["contender", "median", "min–max", `ratio to ${figure.baseline}`]
-  if (isAsk) header.push("p50 µs", "p99 µs")
+  if (isAsk) header.push("p50 µs", "p99 µs (worst process)")
   header.push("target", "met")
   const rows = summary.map((s) => {
     const measured = s.values.length > 0
@@ -173,7 +179,7 @@ for (const figure of figures) {
     if (isAsk) {
       const p50 = s.extra["p50Us"]
       const p99 = s.extra["p99Us"]
-      row.push(p50 ? p50.median.toFixed(2) : "—", p99 ? `${p99.median.toFixed(1)} (max ${p99.max.toFixed(1)})` : "—")
+      row.push(p50 ? p50.median.toFixed(2) : "—", p99 ? `${p99.median.toFixed(1)} (${p99.max.toFixed(1)})` : "—")
     }
     row.push(j.why, j.met === null ? "" : j.met ? "yes" : "NO")
     return row
@@ -194,6 +200,7 @@ for (const figure of figures) {
     node: process.version,
     date,
     cpus: cpus().length,
+    loadAverage1m: { start: loadStart, end: loadEnd },
     processesPerContender: runs,
     baseline: figure.baseline,
     results: summary.map((s) => {
@@ -207,6 +214,7 @@ for (const figure of figures) {
         min: s.values.length > 0 ? s.min : null,
         max: s.values.length > 0 ? s.max : null,
         runs: s.values,
+        processes: s.values.length,
         roundsPerProcess: s.results.map((r) => r.rounds),
         extra: s.extra,
         ratioToBaseline:

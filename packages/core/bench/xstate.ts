@@ -16,9 +16,10 @@ import {
   sumBelow,
   throughput,
   timedRounds,
+  spawnRate,
   type ProcessResult
 } from "./harness.ts"
-import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, TELL_MESSAGES } from "./sizes.ts"
+import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, TELL_MESSAGES } from "./sizes.ts"
 
 interface AddEvent {
   readonly type: "add"
@@ -101,11 +102,11 @@ const stopAll = async (actors: Array<Actor<AnyActorLogic>>): Promise<void> => {
 export const memory = (): Promise<ProcessResult> => heapPerItem(IDLE_ACTORS, spawnMany, stopAll, IDLE_WARMUP_ACTORS)
 
 export const spawn = (): Promise<ProcessResult> =>
-  throughput(SPAWN_ACTORS, async () => {
+  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, async (count) => {
     const t0 = now()
-    const actors = await spawnMany(SPAWN_ACTORS)
+    const actors = await spawnMany(count)
     const t1 = now()
-    check("xstate actors spawned", actors.length, SPAWN_ACTORS)
+    check("xstate actors spawned", actors.length, count)
     await stopAll(actors)
     return t1 - t0
   })
