@@ -1,0 +1,60 @@
+/**
+ * The typed failures of the journal (re-exported by `Journal`): each names what was wrong and
+ * with which stream, version or position.
+ */
+import { Schema } from "effect"
+
+/** The stream is not at the version the writer expected; re-read it and decide again. */
+export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>()("WrongExpectedVersion", {
+  stream: Schema.String,
+  expected: Schema.Union([Schema.Number, Schema.Literal("any")]),
+  actual: Schema.Number
+}) {
+  override get message() {
+    return `Stream "${this.stream}" is at version ${this.actual}, but the append expected version ${this.expected}`
+  }
+}
+
+/** Some, but not all, of the appended event ids are already in the stream (or an id repeats). */
+export class EventIdConflict extends Schema.TaggedError<EventIdConflict>()("EventIdConflict", {
+  stream: Schema.String,
+  ids: Schema.Array(Schema.String),
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Append to stream "${this.stream}" conflicts on event ids ${this.ids.join(", ")}: ${this.reason}`
+  }
+}
+
+/** The append request itself is malformed (bad stream name, version, id, type or payload). */
+export class InvalidAppend extends Schema.TaggedError<InvalidAppend>()("InvalidAppend", {
+  stream: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Invalid append to stream "${this.stream}": ${this.reason}`
+  }
+}
+
+/** A stored event cannot be read: the row is damaged or its payload is not valid JSON. */
+export class CorruptEvent extends Schema.TaggedError<CorruptEvent>()("CorruptEvent", {
+  stream: Schema.String,
+  position: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Event at position ${this.position} of stream "${this.stream}" is corrupt: ${this.reason}`
+  }
+}
+
+/** The storage under the journal failed (I/O, connection, closed journal). */
+export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
+  operation: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `Journal ${this.operation} failed: ${this.reason}`
+  }
+}
+

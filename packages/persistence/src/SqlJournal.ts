@@ -1,0 +1,361 @@
+/**
+ * The journal over `effect/sql`'s `SqlClient`: SQLite (through `SqliteClient`) and PostgreSQL
+ * (through `@effect/sql-pg`) run the same code, with a few dialect branches.
+ *
+ * Table (`mailroom_events` unless `table` says otherwise): `position` (global, primary key),
+ * `stream`, `version` (unique per stream), `event_id` (unique per stream), `type`,
+ * `schema_version`, `data` (JSON text).
+ *
+ * Writes go through group commit (see `Journal`): one writer fiber per journal takes every
+ * queued append and writes them in one transaction: look up the streams' versions and the ids
+ * already stored, plan (in arrival order), take positions, insert, commit, then acknowledge.
+ *
+ * Positions on PostgreSQL come from a sequence, so concurrent transactions (other processes)
+ * can commit a lower position after a higher one is visible. `readAll` never returns past such
+ * a hole while it may still fill: when it finds a gap it waits until every transaction that was
+ * in progress when it looked (`pg_current_snapshot()`) has ended, after which the gap is final
+ * (filled or rolled back). This holds because the writer assigns its transaction id
+ * (`pg_current_xact_id()`) before taking positions. On SQLite, writes are serialized and
+ * positions are assigned in commit order, so there are no such gaps.
+ */
+import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import * as GroupCommit from "./internal/groupCommit.js"
+import * as Plan from "./internal/plan.js"
+import {
+  CorruptEvent,
+  decodeRow,
+  Journal,
+  JournalError,
+  type JournalOptions,
+  makeCommitSignal,
+  makeSubscribe,
+  prepareAppend,
+  type RecordedEvent,
+  validateOptions
+} from "./Journal.js"
+
+/** Options of the SQL journal. */
+export interface SqlJournalOptions extends JournalOptions {
+  /** Table name, optionally schema-qualified (default `mailroom_events`). */
+  readonly table?: string | undefined
+  /** Create the table and indexes if missing (default true). */
+  readonly migrate?: boolean | undefined
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
+
+/** Checks a table name given in options; answers an error naming it when it is not a plain identifier. */
+export const validateTable = (table: string): JournalError | undefined =>
+  IDENT.test(table) ? undefined : new JournalError({
+    operation: "open",
+    reason: `table name ${JSON.stringify(table)} must be an identifier ([A-Za-z_][A-Za-z0-9_]*), optionally schema-qualified`
+  })
+
+const storageError = (operation: string) => (cause: SqlError) =>
+  new JournalError({ operation, reason: cause.message, cause })
+
+const COLUMNS = "position, stream, version, event_id, type, schema_version, data"
+const INSERT_SIZES = [256, 64, 16, 4, 1]
+
+/** Rows are read as arrays (cheaper than objects) in `COLUMNS` order. */
+const decodeRows = (rows: ReadonlyArray<ReadonlyArray<unknown>>): Effect.Effect<ReadonlyArray<RecordedEvent>, CorruptEvent> => {
+  const out: Array<RecordedEvent> = []
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!
+    const event = decodeRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6])
+    if (event instanceof CorruptEvent) return Effect.fail(event)
+    out.push(event)
+  }
+  return Effect.succeed(out)
+}
+
+
+/** The longest prefix of `events` with no unresolved hole (holes at or below `finalUpTo` are resolved). */
+const contiguous = (events: ReadonlyArray<RecordedEvent>, after: number, finalUpTo: number) => {
+  let expected = after + 1
+  for (let i = 0; i < events.length; i++) {
+    const position = events[i]!.position
+    if (position !== expected && position - 1 > finalUpTo) return i
+    expected = position + 1
+  }
+  return events.length
+}
+
+const isUniqueViolation = (error: SqlError) => error.reason._tag === "UniqueViolation"
+
+/** Builds the SQL journal on the `SqlClient` in context; the writer fiber lives in the scope. */
+export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {}) {
+  const sql = yield* SqlClient
+  const table = options.table ?? "mailroom_events"
+  const invalid = validateTable(table) ?? validateOptions(options)
+  if (invalid) return yield* invalid
+  const dialect = sql.onDialectOrElse({ orElse: () => "other" as const, sqlite: () => "sqlite" as const, pg: () => "pg" as const })
+  if (dialect === "other") {
+    return yield* new JournalError({ operation: "open", reason: "SqlJournal supports SQLite and PostgreSQL clients" })
+  }
+  const pg = dialect === "pg"
+  const seq = `${table}_position_seq`
+  const ph = pg ? (i: number) => `$${i}` : () => "?"
+  const inserts = new Map<number, string>()
+  const insertText = (size: number) => {
+    let text = inserts.get(size)
+    if (text === undefined) {
+      text = `INSERT INTO ${table} (${COLUMNS}) VALUES ${Array.from({ length: size }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}`
+      inserts.set(size, text)
+    }
+    return text
+  }
+
+  if (options.migrate !== false) {
+    const indexBase = table.replace(".", "_")
+    const statements = pg ?
+      [
+        `CREATE SEQUENCE IF NOT EXISTS ${seq}`,
+        `CREATE TABLE IF NOT EXISTS ${table} (position BIGINT PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (stream, version))`,
+        `CREATE UNIQUE INDEX IF NOT EXISTS ${indexBase}_event_id ON ${table} (event_id, stream)`
+      ] :
+      [
+        `CREATE TABLE IF NOT EXISTS ${table} (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (stream, version))`,
+        `CREATE UNIQUE INDEX IF NOT EXISTS ${indexBase}_event_id ON ${table} (event_id, stream)`
+      ]
+    for (const statement of statements) {
+      yield* sql.unsafe(statement).pipe(Effect.mapError(storageError("migrate")))
+    }
+  }
+
+  const signal = yield* makeCommitSignal
+
+  // PostgreSQL takes whole arrays as parameters: one fixed statement per step, prepared once.
+  // The version look-up also assigns the transaction id, which must exist before positions are
+  // taken (see the module comment).
+  const loadVersionsPg = Effect.fnUntraced(function*(streams: ReadonlyArray<string>) {
+    const versions = new Map<string, number>()
+    const rows = yield* sql.unsafe<{ stream: string; v: unknown; x: unknown }>(
+      `SELECT s AS stream, (SELECT MAX(version) FROM ${table} WHERE stream = s) AS v, pg_current_xact_id()::text AS x FROM unnest($1::text[]) AS s`,
+      [streams]
+    )
+    for (const row of rows) if (row.v !== null) versions.set(row.stream, Number(row.v))
+    return versions
+  })
+
+  const loadVersions = Effect.fnUntraced(function*(streams: ReadonlyArray<string>) {
+    if (pg) return yield* loadVersionsPg(streams)
+    const versions = new Map<string, number>()
+    // SQLite: the list travels as one JSON parameter, so the statement text never changes (it
+    // stays prepared); one index probe per stream (`IN (...) GROUP BY` would scan instead).
+    const rows = yield* sql.unsafe<{ stream: string; v: unknown }>(
+      `SELECT value AS stream, (SELECT MAX(version) FROM ${table} WHERE stream = value) AS v FROM json_each(?)`,
+      [JSON.stringify(streams)]
+    )
+    for (const row of rows) if (row.v !== null) versions.set(row.stream, Number(row.v))
+    return versions
+  })
+
+  const loadIds = Effect.fnUntraced(function*(ids: ReadonlyArray<string>) {
+    const found = new Map<string, Plan.Existing>()
+    const rows = yield* sql.unsafe<{ stream: string; event_id: string; position: unknown; version: unknown }>(
+      pg
+        ? `SELECT stream, event_id, position, version FROM ${table} WHERE event_id = ANY($1::text[])`
+        : `SELECT stream, event_id, position, version FROM ${table} WHERE event_id IN (SELECT value FROM json_each(?))`,
+      [pg ? ids : JSON.stringify(ids)]
+    )
+    for (const row of rows) {
+      found.set(Plan.idKey(row.stream, row.event_id), { position: Number(row.position), version: Number(row.version) })
+    }
+    return found
+  })
+
+  const takePositions = (count: number): Effect.Effect<ReadonlyArray<number>, SqlError> =>
+    pg ?
+      Effect.map(
+        sql.unsafe<{ p: unknown }>(`SELECT nextval('${seq}') AS p FROM generate_series(1, $1::int)`, [count]),
+        (rows) => rows.map((r) => Number(r.p)).sort((a, b) => a - b)
+      ) :
+      Effect.map(sql.unsafe<{ p: unknown }>(`SELECT COALESCE(MAX(position), 0) AS p FROM ${table}`), (rows) => {
+        const base = Number(rows[0]!.p)
+        return Array.from({ length: count }, (_, i) => base + i + 1)
+      })
+
+  const insertRowsPg = (rows: ReadonlyArray<Plan.PlannedRow>, positions: ReadonlyArray<number>) =>
+    sql.unsafe(
+      `INSERT INTO ${table} (${COLUMNS}) SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::int4[], $7::text[])`,
+      [
+        positions,
+        rows.map((r) => r.stream),
+        rows.map((r) => r.version),
+        rows.map((r) => r.event.id),
+        rows.map((r) => r.event.type),
+        rows.map((r) => r.event.schemaVersion),
+        rows.map((r) => r.event.json)
+      ]
+    )
+
+  const insertRows = Effect.fnUntraced(function*(rows: ReadonlyArray<Plan.PlannedRow>, positions: ReadonlyArray<number>) {
+    if (pg) return yield* insertRowsPg(rows, positions)
+    // Multi-row INSERTs in a few fixed sizes, so a handful of statements stay prepared.
+    for (let start = 0; start < rows.length;) {
+      const size = INSERT_SIZES.find((n) => n <= rows.length - start)!
+      const end = start + size
+      const params: Array<unknown> = []
+      for (let i = start; i < end; i++) {
+        const r = rows[i]!
+        params.push(positions[i], r.stream, r.version, r.event.id, r.event.type, r.event.schemaVersion, r.event.json)
+      }
+      yield* sql.unsafe(insertText(size), params)
+      start = end
+    }
+  })
+
+  // SQLite only: stream versions this connection wrote, so a batch does not look them up again.
+  // Valid while no other connection commits: `PRAGMA data_version` changes when one does, and
+  // then the cache is dropped. (PostgreSQL deployments have many writers: no cache there.)
+  const versionCache = new Map<string, number>()
+  let dataVersion: unknown = undefined
+
+  const currentVersions = Effect.fnUntraced(function*(streams: ReadonlyArray<string>) {
+    if (pg) return yield* loadVersions(streams)
+    const rows = yield* sql.unsafe<{ data_version: unknown }>(`PRAGMA data_version`)
+    const now = rows[0]?.data_version
+    if (now !== dataVersion || versionCache.size > 100_000) {
+      versionCache.clear()
+      dataVersion = now
+    }
+    const missing = streams.filter((stream) => !versionCache.has(stream))
+    if (missing.length > 0) {
+      const loaded = yield* loadVersions(missing)
+      for (const stream of missing) versionCache.set(stream, loaded.get(stream) ?? 0)
+    }
+    return versionCache
+  })
+
+  const writeOnce = (batch: ReadonlyArray<Plan.PendingAppend>) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const { ids, streams } = Plan.keys(batch)
+      const versions = yield* currentVersions(streams)
+      const existing = yield* loadIds(ids)
+      const planned = Plan.plan(
+        batch,
+        (stream) => versions.get(stream) ?? 0,
+        (stream, id) => existing.get(Plan.idKey(stream, id))
+      )
+      let positions: ReadonlyArray<number> = []
+      if (planned.rows.length > 0) {
+        positions = yield* takePositions(planned.rows.length)
+        yield* insertRows(planned.rows, positions)
+      }
+      return { planned, positions }
+    }))
+
+  // Another process may commit a conflicting version or id between our look-up and insert
+  // (PostgreSQL, READ COMMITTED): the unique constraints reject the batch, and planning again
+  // sees that write and answers the right error to the right append.
+  const write = (batch: ReadonlyArray<Plan.PendingAppend>) =>
+    writeOnce(batch).pipe(
+      Effect.tapError(() => Effect.sync(() => versionCache.clear())),
+      Effect.retry({ times: 5, while: isUniqueViolation }),
+      Effect.mapError(storageError("append")),
+      Effect.flatMap(({ planned, positions }) => {
+        if (!pg) for (const row of planned.rows) versionCache.set(row.stream, row.version)
+        return Effect.as(planned.rows.length > 0 ? signal.signal : Effect.void, Plan.resolve(planned, positions))
+      })
+    )
+
+  const append = yield* GroupCommit.make({ maxBatch: options.maxBatch ?? 1024, write })
+
+  const selectAll = (after: number, limit: number) =>
+    Effect.flatMap(
+      sql.unsafe(`SELECT ${COLUMNS} FROM ${table} WHERE position > ${ph(1)} ORDER BY position LIMIT ${ph(2)}`, [
+        after,
+        limit
+      ]).values.pipe(Effect.mapError(storageError("readAll"))),
+      decodeRows
+    )
+
+  const inProgress = (xids: ReadonlyArray<string>) =>
+    Effect.map(
+      sql.unsafe<{ busy: unknown }>(
+        `SELECT count(*) AS busy FROM unnest(string_to_array($1, ',')::xid8[]) AS x WHERE pg_xact_status(x) = 'in progress'`,
+        [xids.join(",")]
+      ),
+      (rows) => Number(rows[0]?.busy ?? 0) > 0
+    )
+
+  const waitForTransactions = Effect.fnUntraced(function*(after: number) {
+    const rows = yield* sql.unsafe<{ x: unknown }>(`SELECT pg_snapshot_xip(pg_current_snapshot())::text AS x`)
+    const xids = rows.map((r) => String(r.x))
+    if (xids.length === 0) return
+    const started = Date.now()
+    let warned = started
+    let delay = 1
+    while (yield* inProgress(xids)) {
+      yield* Effect.sleep(delay)
+      delay = Math.min(50, delay * 2)
+      if (Date.now() - warned > 5000) {
+        warned = Date.now()
+        yield* Effect.logWarning(
+          `Journal ${table}: waiting ${Math.round((warned - started) / 1000)} s for transactions ${xids.join(", ")} ` +
+            `to end before reading past the hole after position ${after}`
+        )
+      }
+    }
+  }, Effect.mapError(storageError("readAll")))
+
+  const readAllPg = Effect.fnUntraced(function*(after: number, limit: number) {
+    let finalUpTo = after
+    while (true) {
+      const events = yield* selectAll(after, limit)
+      const n = contiguous(events, after, finalUpTo)
+      if (n === events.length) return events
+      if (n > 0) return events.slice(0, n)
+      // A hole right after `after`: once the transactions in progress now have ended, every
+      // position below the first visible event is final.
+      yield* waitForTransactions(after)
+      finalUpTo = Math.max(finalUpTo, events[0]!.position - 1)
+    }
+  })
+
+  const readAll = (afterPosition = 0, limit = 10_000) =>
+    pg ? readAllPg(afterPosition, limit) : selectAll(afterPosition, limit)
+
+  return Journal.of({
+    append: (stream, events, expected) => {
+      const pending = prepareAppend(stream, events, expected)
+      return "events" in pending ? append(pending) : Effect.fail(pending)
+    },
+    readStream: (stream, fromVersion = 1, limit = Number.MAX_SAFE_INTEGER) =>
+      Effect.flatMap(
+        sql.unsafe(
+          `SELECT ${COLUMNS} FROM ${table} WHERE stream = ${ph(1)} AND version >= ${ph(2)} ORDER BY version LIMIT ${ph(3)}`,
+          [stream, fromVersion, Math.min(limit, Number.MAX_SAFE_INTEGER)]
+        ).values.pipe(Effect.mapError(storageError("readStream"))),
+        decodeRows
+      ),
+    readAll,
+    streamVersion: (stream) =>
+      sql.unsafe<{ v: unknown }>(`SELECT COALESCE(MAX(version), 0) AS v FROM ${table} WHERE stream = ${ph(1)}`, [stream])
+        .pipe(
+          Effect.map((rows) => Number(rows[0]?.v ?? 0)),
+          Effect.mapError(storageError("streamVersion"))
+        ),
+    subscribe: makeSubscribe({
+      readAll,
+      committed: signal.wait,
+      pageSize: options.pageSize ?? 1000,
+      pollInterval: options.pollInterval ?? 100
+    })
+  })
+})
+
+/**
+ * The SQL journal as a layer; needs a `SqlClient` (e.g. `SqliteClient.layer(...)` or
+ * `PgClient.layer(...)`).
+ *
+ * @example
+ * ```ts
+ * const Live = SqlJournal.layer().pipe(Layer.provide(SqliteClient.layer({ filename: "journal.db" })))
+ * ```
+ */
+export const layer = (options: SqlJournalOptions = {}): Layer.Layer<Journal, JournalError, SqlClient> =>
+  Layer.effect(Journal, make(options))

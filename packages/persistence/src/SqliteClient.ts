@@ -1,0 +1,290 @@
+/**
+ * A `SqlClient` (from `effect/sql`) over Node's built-in `node:sqlite`.
+ *
+ * The journal, the checkpoint store and projections write SQL once against `SqlClient`; this
+ * module lets that SQL run on the embedded SQLite default (WAL mode, one file), while
+ * `@effect/sql-pg` runs the same SQL on PostgreSQL. `@effect/sql-sqlite-node` does not load
+ * with effect 4.1.0, hence this small driver.
+ *
+ * One `DatabaseSync` connection is shared through a semaphore (SQLite allows one writer at a
+ * time anyway); transactions start with `BEGIN IMMEDIATE` so a transaction never has to upgrade
+ * its read lock to a write lock (which can fail with SQLITE_BUSY between processes).
+ * Prepared statements are cached by SQL text.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql/SqlClient"
+ * import { SqliteClient } from "@mailroom/persistence"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* SqlClient
+ *   yield* sql`CREATE TABLE t (x INTEGER)`
+ *   yield* sql`INSERT INTO t VALUES (${1})`
+ *   return yield* sql<{ x: number }>`SELECT x FROM t`
+ * }).pipe(Effect.provide(SqliteClient.layer({ filename: ":memory:" })))
+ * ```
+ */
+import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Client from "effect/sql/SqlClient"
+import type { Connection } from "effect/sql/SqlConnection"
+import { classifySqliteError, SqlError } from "effect/sql/SqlError"
+import * as Statement from "effect/sql/Statement"
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
+
+/** How much an fsync-level durability the database gives a committed transaction. */
+export type Durability = "full" | "normal" | "off"
+
+/** Configuration of a SQLite client. */
+export interface SqliteClientConfig {
+  /** Database file, or `":memory:"`. */
+  readonly filename: string
+  /**
+   * `"full"` (default): `synchronous=FULL`, a commit is on disk when acknowledged, even across
+   * power loss. `"normal"`: WAL with `synchronous=NORMAL`, survives process crashes but may lose
+   * the last transactions on power loss. `"off"`: no fsync (tests, benchmarks of CPU cost).
+   */
+  readonly durability?: Durability | undefined
+  /** Milliseconds to wait for a lock held by another process (default 5000). */
+  readonly busyTimeout?: number | undefined
+  /** Prepared statements kept per connection (default 256). */
+  readonly statementCacheSize?: number | undefined
+  /** Page cache size in KiB (default 65536). */
+  readonly cacheSizeKiB?: number | undefined
+  /** Open read-only. */
+  readonly readOnly?: boolean | undefined
+}
+
+/** The configuration a `SqliteClient.layer` was given is invalid. */
+export class SqliteConfigError extends Schema.TaggedError<SqliteConfigError>()("SqliteConfigError", {
+  field: Schema.String,
+  value: Schema.Unknown,
+  message: Schema.String
+}) {}
+
+/** A SQLite `SqlClient`, with access to its underlying `DatabaseSync` for tools and benchmarks. */
+export interface SqliteClient extends Client.SqlClient {
+  readonly config: SqliteClientConfig
+  /** Runs `f` with exclusive use of the connection (no statement of this client interleaves). */
+  readonly withDatabase: <A>(f: (db: DatabaseSync) => A) => Effect.Effect<A, SqlError>
+}
+
+/** The SQLite client service. */
+export const SqliteClient = Context.Service<SqliteClient>("@mailroom/persistence/SqliteClient")
+
+const toParam = (value: unknown): SQLInputValue => {
+  switch (typeof value) {
+    case "boolean":
+      return value ? 1 : 0
+    case "undefined":
+      return null
+    case "object":
+      if (value instanceof Date) return value.toISOString()
+      return value as SQLInputValue
+    default:
+      return value as SQLInputValue
+  }
+}
+
+const toParams = (params: ReadonlyArray<unknown>): Array<SQLInputValue> => {
+  const out: Array<SQLInputValue> = []
+  for (let i = 0; i < params.length; i++) out.push(toParam(params[i]))
+  return out
+}
+
+interface Prepared {
+  readonly statement: StatementSync
+  readonly returnsRows: boolean
+}
+
+const sqlError = (cause: unknown, operation: string) =>
+  new SqlError({
+    reason: classifySqliteError(cause, {
+      message: cause instanceof Error ? cause.message : "SQLite statement failed",
+      operation
+    })
+  })
+
+class SqliteConnection implements Connection {
+  readonly db: DatabaseSync
+  readonly cache = new Map<string, Prepared>()
+  readonly cacheSize: number
+
+  constructor(db: DatabaseSync, cacheSize: number) {
+    this.db = db
+    this.cacheSize = cacheSize
+  }
+
+  prepare(sql: string): Prepared {
+    let prepared = this.cache.get(sql)
+    if (prepared === undefined) {
+      const statement = this.db.prepare(sql)
+      prepared = { statement, returnsRows: statement.columns().length > 0 }
+      if (this.cache.size >= this.cacheSize) {
+        // Evict the oldest entry (Map keeps insertion order).
+        const oldest = this.cache.keys().next()
+        if (!oldest.done) this.cache.delete(oldest.value)
+      }
+      this.cache.set(sql, prepared)
+    }
+    return prepared
+  }
+
+  runSync(sql: string, params: ReadonlyArray<unknown>, arrays: boolean): ReadonlyArray<any> {
+    const { returnsRows, statement } = this.prepare(sql)
+    if (!returnsRows) {
+      statement.run(...toParams(params))
+      return []
+    }
+    if (!arrays) return statement.all(...toParams(params))
+    statement.setReturnArrays(true)
+    try {
+      return statement.all(...toParams(params)) as unknown as ReadonlyArray<any>
+    } finally {
+      statement.setReturnArrays(false)
+    }
+  }
+
+  run(sql: string, params: ReadonlyArray<unknown>, arrays: boolean, operation: string) {
+    return Effect.try({
+      try: () => this.runSync(sql, params, arrays),
+      catch: (cause) => sqlError(cause, operation)
+    })
+  }
+
+  execute(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    const rows = this.run(sql, params, false, "execute")
+    return transformRows ? Effect.map(rows, transformRows) : rows
+  }
+
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    return Effect.try({
+      try: () => {
+        const { returnsRows, statement } = this.prepare(sql)
+        return returnsRows ? statement.all(...toParams(params)) : statement.run(...toParams(params))
+      },
+      catch: (cause) => sqlError(cause, "executeRaw")
+    })
+  }
+
+  executeStream(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return Stream.unwrap(Effect.map(this.execute(sql, params, transformRows), Stream.fromIterable))
+  }
+
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    return this.run(sql, params, true, "executeValues") as Effect.Effect<
+      ReadonlyArray<ReadonlyArray<unknown>>,
+      SqlError
+    >
+  }
+
+  executeValuesUnprepared(sql: string, params: ReadonlyArray<unknown>) {
+    return this.executeValues(sql, params)
+  }
+
+  executeUnprepared(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return this.execute(sql, params, transformRows)
+  }
+}
+
+const validate = (config: SqliteClientConfig): SqliteConfigError | undefined => {
+  if (typeof config.filename !== "string" || config.filename.length === 0) {
+    return new SqliteConfigError({
+      field: "filename",
+      value: config.filename,
+      message: "filename must be a non-empty path or \":memory:\""
+    })
+  }
+  if (config.durability !== undefined && !["full", "normal", "off"].includes(config.durability)) {
+    return new SqliteConfigError({
+      field: "durability",
+      value: config.durability,
+      message: "durability must be \"full\", \"normal\" or \"off\""
+    })
+  }
+  for (const field of ["busyTimeout", "statementCacheSize", "cacheSizeKiB"] as const) {
+    const value = config[field]
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+      return new SqliteConfigError({ field, value, message: `${field} must be a non-negative integer` })
+    }
+  }
+  return undefined
+}
+
+/** Opens the database and builds a `SqliteClient`; the database closes with the scope. */
+export const make = Effect.fnUntraced(function*(config: SqliteClientConfig) {
+  const invalid = validate(config)
+  if (invalid) return yield* invalid
+  const db = yield* Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const db = new DatabaseSync(config.filename, {
+          readOnly: config.readOnly ?? false,
+          timeout: config.busyTimeout ?? 5000
+        })
+        if (config.readOnly !== true) {
+          db.exec("PRAGMA journal_mode = WAL")
+          const sync = config.durability === "normal" ? "NORMAL" : config.durability === "off" ? "OFF" : "FULL"
+          db.exec(`PRAGMA synchronous = ${sync}`)
+          // A larger page cache keeps the hot index pages of a growing journal in memory.
+          db.exec(`PRAGMA cache_size = -${config.cacheSizeKiB ?? 65536}`)
+        }
+        return db
+      },
+      catch: (cause) => sqlError(cause, "open")
+    }),
+    (db) => Effect.sync(() => db.isOpen && db.close())
+  )
+  const connection = new SqliteConnection(db, config.statementCacheSize ?? 256)
+  const semaphore = Semaphore.makeUnsafe(1)
+  const acquirers = Client.makeSqliteAcquirers({
+    connection: Effect.succeed(connection),
+    semaphore,
+    isTransaction: (conn) => conn.db.isTransaction
+  })
+  const client = yield* Client.make({
+    acquirer: acquirers.acquirer,
+    borrower: acquirers.borrower,
+    transactionAcquirer: acquirers.transactionAcquirer,
+    onCommitFailure: acquirers.onCommitFailure,
+    isTransaction: acquirers.isTransaction,
+    compiler: Statement.makeCompilerSqlite(),
+    driver: "sqlite-node",
+    beginTransaction: "BEGIN IMMEDIATE",
+    prepareTransactionControls: true,
+    spanAttributes: [["db.system.name", "sqlite"], ["db.namespace", config.filename]]
+  })
+  const withDatabase = <A>(f: (db: DatabaseSync) => A) =>
+    acquirers.borrower((conn) =>
+      Effect.try({ try: () => f((conn as SqliteConnection).db), catch: (cause) => sqlError(cause, "withDatabase") })
+    )
+  return Object.assign(client, { config, withDatabase }) as SqliteClient
+})
+
+/**
+ * A layer providing both `SqliteClient` and the generic `SqlClient`.
+ *
+ * @example
+ * ```ts
+ * const Live = SqliteClient.layer({ filename: "mailroom.db", durability: "full" })
+ * ```
+ */
+export const layer = (
+  config: SqliteClientConfig
+): Layer.Layer<SqliteClient | Client.SqlClient, SqlError | SqliteConfigError> =>
+  Layer.effectContext(
+    Effect.map(make(config), (client) => Context.make(SqliteClient, client).pipe(Context.add(Client.SqlClient, client)))
+  ).pipe(Layer.provide(Reactivity.layer))

@@ -1,0 +1,76 @@
+/**
+ * Group commit: appends queue up while a transaction is being written; the writer fiber takes
+ * everything queued (up to `maxBatch` appends) and writes it as the next transaction, in
+ * arrival order. Each append's caller waits on a deferred completed only after its
+ * transaction committed (or failed), so an acknowledgement always means "durable".
+ */
+import { Cause, Deferred, Effect, Exit, Queue } from "effect"
+import type { Scope } from "effect"
+import type { AppendResult } from "../Journal.js"
+import { JournalError } from "../JournalError.js"
+import type { PendingAppend } from "./plan.js"
+
+interface Item<E> {
+  readonly pending: PendingAppend
+  readonly deferred: Deferred.Deferred<AppendResult, E | JournalError>
+}
+
+const closed = new JournalError({ operation: "append", reason: "the journal was closed before the append was written" })
+
+const unknownOutcome = new JournalError({
+  operation: "append",
+  reason: "the journal was closed while this append was being written; its outcome is unknown, " +
+    "retry with the same event ids (appends are idempotent)"
+})
+
+/** Starts the writer fiber in the current scope and answers the `append` function. */
+export const make = <E>(options: {
+  readonly maxBatch: number
+  readonly write: (
+    batch: ReadonlyArray<PendingAppend>
+  ) => Effect.Effect<ReadonlyArray<Exit.Exit<AppendResult, E>>, JournalError>
+}): Effect.Effect<(pending: PendingAppend) => Effect.Effect<AppendResult, E | JournalError>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<Item<E>>()
+    let open = true
+
+    const complete = (items: ReadonlyArray<Item<E>>, exit: Exit.Exit<ReadonlyArray<Exit.Exit<AppendResult, E>>, JournalError>) => {
+      if (Exit.isSuccess(exit)) {
+        for (let i = 0; i < items.length; i++) Deferred.doneUnsafe(items[i]!.deferred, exit.value[i]!)
+        return
+      }
+      const failure = Cause.findErrorOption(exit.cause)
+      const error = failure._tag === "Some" ? failure.value : new JournalError({
+        operation: "append",
+        reason: `the group-commit writer failed unexpectedly: ${Cause.pretty(exit.cause)}`
+      })
+      for (const item of items) Deferred.doneUnsafe(item.deferred, Exit.fail(error))
+    }
+
+    const writer = Effect.gen(function*() {
+      while (true) {
+        const items = yield* Queue.takeBetween(queue, 1, options.maxBatch)
+        const exit = yield* Effect.exit(
+          Effect.onInterrupt(
+            options.write(items.map((item) => item.pending)),
+            () => Effect.sync(() => items.forEach((item) => Deferred.doneUnsafe(item.deferred, Exit.fail(unknownOutcome))))
+          )
+        )
+        complete(items, exit)
+      }
+    })
+    yield* Effect.forkScoped(writer)
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Effect.sync(() => (open = false)), () =>
+        Effect.flatMap(Queue.clear(queue), (rest) =>
+          Effect.sync(() => rest.forEach((item) => Deferred.doneUnsafe(item.deferred, Exit.fail(closed))))))
+    )
+
+    return (pending: PendingAppend) =>
+      Effect.suspend(() => {
+        if (!open) return Effect.fail(closed)
+        const deferred = Deferred.makeUnsafe<AppendResult, E | JournalError>()
+        Queue.offerUnsafe(queue, { pending, deferred })
+        return Deferred.await(deferred)
+      })
+  })
