@@ -13,7 +13,7 @@
  * ```
  */
 import type { Scope } from "effect"
-import { Context, Duration, Effect, Layer, PubSub, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, PubSub, Stream } from "effect"
 import type * as Actor from "./Actor.js"
 import { ActorNameTaken, ActorNotFound, SystemClosed } from "./ActorError.js"
 import type * as DeadLetter from "./DeadLetter.js"
@@ -90,7 +90,7 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
         Effect.timeoutOrElse({ duration: config.shutdownTimeout, orElse: () => core.shutdown(true) })
       )).pipe(Effect.andThen(PubSub.shutdown(deadLetters)))
   )
-  return ActorSystem.of({
+  const service = ActorSystem.of({
     spawn: (behavior, spawnOptions) =>
       Effect.contextWith((ctx: Context.Context<any>) => {
         const r = core.spawnCell(behavior, spawnOptions?.name, undefined, ctx)
@@ -108,7 +108,12 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
     subscribeDeadLetters: PubSub.subscribe(deadLetters),
     stats: Effect.sync(() => core.stats())
   })
+  cores.set(service, core)
+  return service
 })
+
+/** The core behind each system service, for the one-step `spawn` below. */
+const cores = new WeakMap<object, SystemCore>()
 
 /** The actor system layer. */
 export const layer = (options?: Options): Layer.Layer<ActorSystem> => Layer.effect(ActorSystem, make(options))
@@ -118,7 +123,14 @@ export const spawn = <M extends Message.Tagged, S, E, R>(
   behavior: Actor.Behavior<M, S, E, R>,
   options?: Actor.SpawnOptions
 ): Effect.Effect<Actor.ActorRef<M>, ActorNameTaken | SystemClosed, ActorSystem | R> =>
-  Effect.contextWith((ctx: Context.Context<ActorSystem | R>) => Context.get(ctx, ActorSystem).spawn(behavior, options))
+  Effect.contextWith((ctx: Context.Context<ActorSystem | R>) => {
+    const service = Context.get(ctx, ActorSystem)
+    const core = cores.get(service)
+    // A system built elsewhere (a custom implementation of the service) spawns its own way.
+    if (core === undefined) return service.spawn(behavior, options)
+    const r = core.spawnCell(behavior, options?.name, undefined, ctx)
+    return r instanceof Cell ? Exit.succeed(r as Actor.ActorRef<M>) : Exit.fail(r)
+  })
 
 /** Spawns an actor that is stopped (gracefully) when the current scope closes. */
 export const spawnScoped = <M extends Message.Tagged, S, E, R>(

@@ -97,6 +97,8 @@ export interface Compiled {
   readonly behavior: Actor.Behavior<any, any, any, any>
   readonly receive: ((state: any, message: any, ctx: any) => Effect.Effect<any, any, any>) | undefined
   readonly batchMax: number
+  /** Whether an idle actor may handle a message on the sender's stack (not in batch mode). */
+  readonly inline: boolean
   readonly capacity: number
   readonly strategy: "suspend" | "dropNewest" | "dropOldest" | "fail" | undefined
   readonly timeoutMillis: number
@@ -115,6 +117,7 @@ export const compile = (behavior: Actor.Behavior<any, any, any, any>): Compiled 
       behavior,
       receive: behavior.receive,
       batchMax: behavior.batch?.max ?? 0,
+      inline: behavior.batch === undefined,
       capacity: mailbox?._tag === "Bounded" ? mailbox.capacity : Number.POSITIVE_INFINITY,
       strategy: mailbox?._tag === "Bounded" ? mailbox.strategy : undefined,
       span: behavior.span === true,
@@ -177,6 +180,8 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
   }
 
   tell(message: unknown): Effect.Effect<void, MailboxFull> {
+    // An unbounded mailbox never refuses or suspends: one synchronous step is enough.
+    if (this.compiled.strategy === undefined) return Effect.sync(() => void this.offer(message))
     return Effect.suspend(() => {
       const r = this.offer(message)
       if (r === OFFERED || r === DROPPED) return Effect.void
@@ -312,7 +317,13 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
 
   /** Enqueues a user message (or ask envelope), applying the overflow strategy. */
   offer(item: unknown): number {
-    if (this.status >= STOPPING) {
+    const status = this.status
+    // IDLE implies an empty mailbox and no pending system message (both schedule the actor).
+    if (status === IDLE && this.compiled.inline && this.core.inlineDepth < MAX_INLINE_DEPTH) {
+      this.runInline(item)
+      return OFFERED
+    }
+    if (status >= STOPPING) {
       this.deadLetter(item, "ActorStopped")
       return DROPPED
     }
@@ -334,19 +345,12 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
           return FULL_SUSPEND
       }
     }
-    if (this.status === IDLE) {
-      if (q.size === 0 && this.compiled.batchMax === 0 && this.core.inlineDepth < MAX_INLINE_DEPTH) {
-        this.runInline(item)
-        return OFFERED
-      }
-      q.push(item)
-      this.core.depth++
-      this.status = SCHEDULED
-      this.core.ready(this)
-      return OFFERED
-    }
     q.push(item)
     this.core.depth++
+    if (status === IDLE) {
+      this.status = SCHEDULED
+      this.core.ready(this)
+    }
     return OFFERED
   }
 
@@ -364,7 +368,8 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     this.current = item
     try {
       if (this.handleOne(item instanceof AskEnvelope ? item.message : item)) {
-        if (this.queue!.size > 0 || hasSystem(this)) {
+        const q = this.queue
+        if ((q !== undefined && q.size > 0) || hasSystem(this)) {
           this.status = SCHEDULED
           core.ready(this)
         } else {
@@ -513,6 +518,16 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       result = this.compiled.receive!(this.state, message, this)
     } catch (defect) {
       result = Exit.die(defect)
+    }
+    // Fast path: `Effect.succeed(next)` is an Exit.Success; recognised by its prototype (a
+    // single map check) rather than a property probe.
+    if (result !== null && typeof result === "object" && Object.getPrototypeOf(result) === SUCCESS_PROTO) {
+      this.state = (result as Exit.Success<unknown>).value
+      this.core.processed++
+      const current = this.current
+      this.current = undefined
+      if (current instanceof AskEnvelope && !current.done) current.die(this.noReply(current.message))
+      return true
     }
     return this.settle(result)
   }
@@ -852,6 +867,8 @@ class Extra {
   restartTimes: Array<number> | undefined = undefined
   backoffStep: ((input: unknown) => Effect.Effect<unknown, unknown, unknown>) | undefined = undefined
 }
+
+const SUCCESS_PROTO: object = Object.getPrototypeOf(Exit.succeed(undefined))
 
 /** How deep inline handling may nest (actor A's handler telling idle B, and so on). */
 const MAX_INLINE_DEPTH = 8
