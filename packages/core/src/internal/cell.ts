@@ -31,10 +31,12 @@ export const STOPPED = 5
 export class AskEnvelope {
   done = false
   timer: Fiber.Fiber<unknown, unknown> | undefined = undefined
-  constructor(
-    readonly message: Message.Tagged,
-    readonly resume: (exit: Exit.Exit<any, any>) => void
-  ) {}
+  readonly message: Message.Tagged
+  readonly resume: (exit: Exit.Exit<any, any>) => void
+  constructor(message: Message.Tagged, resume: (exit: Exit.Exit<any, any>) => void) {
+    this.message = message
+    this.resume = resume
+  }
   succeed(value: unknown): void {
     if (this.done) return
     this.done = true
@@ -57,10 +59,12 @@ export class AskEnvelope {
 
 /** A sender waiting for room in a bounded `suspend` mailbox. */
 class Putter {
-  constructor(
-    readonly item: unknown,
-    readonly resume: (exit: Exit.Exit<void, never>) => void
-  ) {}
+  readonly item: unknown
+  readonly resume: (exit: Exit.Exit<void, never>) => void
+  constructor(item: unknown, resume: (exit: Exit.Exit<void, never>) => void) {
+    this.item = item
+    this.resume = resume
+  }
   cancelled = false
 }
 
@@ -72,7 +76,10 @@ const SIGNAL = { _tag: "Signal" } as const
 /** A handler ran past its per-message timeout. */
 export class HandlerTimeout {
   readonly _tag = "HandlerTimeout"
-  constructor(readonly millis: number) {}
+  readonly millis: number
+  constructor(millis: number) {
+    this.millis = millis
+  }
 }
 
 type SystemMessage =
@@ -149,14 +156,27 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     return (this.extra ??= new Extra())
   }
 
+  readonly id: number
+  readonly name: string | undefined
+  readonly parent: Cell | undefined
+  readonly core: SystemCore
+  readonly compiled: Compiled
+  readonly context: Context.Context<any>
+
   constructor(
-    readonly id: number,
-    readonly name: string | undefined,
-    readonly parent: Cell | undefined,
-    readonly core: SystemCore,
-    readonly compiled: Compiled,
-    readonly context: Context.Context<any>
+    id: number,
+    name: string | undefined,
+    parent: Cell | undefined,
+    core: SystemCore,
+    compiled: Compiled,
+    context: Context.Context<any>
   ) {
+    this.id = id
+    this.name = name
+    this.parent = parent
+    this.core = core
+    this.compiled = compiled
+    this.context = context
     this.state = compiled.behavior.initial()
   }
 

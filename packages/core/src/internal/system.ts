@@ -61,13 +61,24 @@ export class SystemCore {
   private readonly pendingTimes: Array<number> = []
   private readonly runTask = () => this.run()
 
+  readonly context: Context.Context<never>
+  readonly deadLetters: PubSub.PubSub<DeadLetter.DeadLetter>
+  readonly askTimeoutMillis: number
+  readonly throughput: number
+  readonly sliceMillis: number
+
   constructor(
-    readonly context: Context.Context<never>,
-    readonly deadLetters: PubSub.PubSub<DeadLetter.DeadLetter>,
-    readonly askTimeoutMillis: number,
-    readonly throughput: number,
-    readonly sliceMillis: number
+    context: Context.Context<never>,
+    deadLetters: PubSub.PubSub<DeadLetter.DeadLetter>,
+    askTimeoutMillis: number,
+    throughput: number,
+    sliceMillis: number
   ) {
+    this.context = context
+    this.deadLetters = deadLetters
+    this.askTimeoutMillis = askTimeoutMillis
+    this.throughput = throughput
+    this.sliceMillis = sliceMillis
     this.dispatcher = Context.get(context, Scheduler.Scheduler).makeDispatcher()
   }
 
