@@ -1,0 +1,61 @@
+/** pg-boss against the local PostgreSQL: insert (bulk), work with batches. */
+import { PgBoss } from "pg-boss"
+import pg from "pg"
+import { measure, type RunResult } from "./harness.ts"
+
+export const run = async (options: {
+  readonly jobs: number
+  readonly concurrency: number
+  readonly singles: number
+  readonly pgUrl: string
+}): Promise<RunResult> => {
+  const schema = "mailroom_bench_pgboss"
+  const drop = async () => {
+    const client = new pg.Client({ connectionString: options.pgUrl })
+    await client.connect()
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await client.end()
+  }
+  await drop()
+  const boss = new PgBoss({ connectionString: options.pgUrl, schema, max: 8 })
+  boss.on("error", (e: unknown) => console.error("pg-boss error", e))
+  await boss.start()
+  const name = "noop"
+  await boss.createQueue(name)
+  let processed = 0
+  // Fastest documented setup: batches (batchSize) fetched in bursts while batches come back
+  // full; `localConcurrency` × `batchSize` = at most `concurrency` jobs in flight.
+  const batchSize = 25
+  const localConcurrency = Math.max(1, Math.floor(options.concurrency / batchSize))
+  await boss.work(name, { batchSize, localConcurrency, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true }, async (jobs) => {
+    processed += jobs.length
+  })
+  try {
+    const m = await measure({
+      jobs: options.jobs,
+      bulkSize: 1000,
+      submitConcurrency: 4,
+      singles: options.singles,
+      bulk: async (chunk) => {
+        await boss.insert(name, chunk.map((data) => ({ data })))
+      },
+      single: async (data) => {
+        await boss.send(name, data)
+      },
+      processed: () => processed,
+      timeoutMs: 300_000
+    })
+    return {
+      system: "pg-boss (PostgreSQL)",
+      jobs: options.jobs,
+      concurrency: localConcurrency * batchSize,
+      durability: "PostgreSQL synchronous_commit=on, fsync=on",
+      api: `insert (1,000 per call) / send; work({ batchSize: ${batchSize}, localConcurrency: ${localConcurrency}, burstWhenBatchFull })`,
+      ...m,
+      processed
+    }
+  } finally {
+    await boss.stop({ graceful: false })
+    await drop()
+  }
+}

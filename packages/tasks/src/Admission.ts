@@ -1,0 +1,97 @@
+/**
+ * Admission control at the front desk: instead of accepting work it cannot finish, the desk
+ * answers `Overloaded` with a `retryAfter` when
+ * - the backlog (tasks accepted and not final, plus submissions on their way into the log)
+ *   would pass the high-water mark; `retryAfter` is the time the measured completion rate
+ *   needs to bring it back under 90 % of the mark;
+ * - a tenant is over its rate (a token bucket per tenant: `perSecond`, up to `burst`);
+ *   `retryAfter` is when enough tokens will be back.
+ * Nothing is recorded for a refused submission.
+ */
+import { Overloaded } from "./TaskError.js"
+import type { Backlog } from "./Backlog.js"
+import type { Core } from "./internal/core.js"
+
+/** A tenant's rate limit. */
+export interface Rate {
+  readonly perSecond: number
+  /** Most tasks admitted at once after a quiet period (default `perSecond`). */
+  readonly burst?: number | undefined
+}
+
+/** Options of admission control. */
+export interface Options {
+  /** Most tasks accepted and not final (default: unlimited). */
+  readonly highWater?: number | undefined
+  /** Rate limit for every tenant without its own entry in `tenants`. */
+  readonly tenantRate?: Rate | undefined
+  readonly tenants?: Readonly<Record<string, Rate>> | undefined
+  /** Bounds of `retryAfter` in ms (default 100 and 60,000). */
+  readonly minRetryAfter?: number | undefined
+  readonly maxRetryAfter?: number | undefined
+}
+
+/** Admission control. */
+export interface Admission {
+  /** Admits `count` tasks of `tenant` (consuming tokens), or answers why not. */
+  readonly check: (tenant: string, count: number) => Overloaded | undefined
+  readonly refused: () => number
+}
+
+interface Bucket {
+  tokens: number
+  last: number
+}
+
+/** Builds admission control over the pipeline's backlog. */
+export const make = (options: {
+  readonly core: Core
+  readonly backlog: Backlog
+  readonly options?: Options | undefined
+}): Admission => {
+  const { backlog, core } = options
+  const o = options.options ?? {}
+  const highWater = o.highWater ?? Infinity
+  const minRetry = o.minRetryAfter ?? 100
+  const maxRetry = o.maxRetryAfter ?? 60_000
+  const clamp = (ms: number) => Math.round(Math.min(maxRetry, Math.max(minRetry, ms)))
+  const buckets = new Map<string, Bucket>()
+  let refused = 0
+
+  const rateOf = (tenant: string): Rate | undefined => o.tenants?.[tenant] ?? o.tenantRate
+
+  const check = (tenant: string, count: number): Overloaded | undefined => {
+    const depth = core.live.size + core.pendingAccepts
+    if (depth + count > highWater) {
+      refused += count
+      const excess = depth + count - 0.9 * highWater
+      const rate = backlog.snapshot().completionRate
+      return new Overloaded({
+        reason: "backlog",
+        tenant,
+        retryAfter: clamp(rate > 0 ? (excess / rate) * 1000 : 1000),
+        detail: `${depth} tasks in the backlog, high-water mark ${highWater}`
+      })
+    }
+    const rate = rateOf(tenant)
+    if (rate === undefined) return undefined
+    const now = core.now()
+    const burst = rate.burst ?? rate.perSecond
+    let bucket = buckets.get(tenant)
+    if (bucket === undefined) buckets.set(tenant, bucket = { tokens: burst, last: now })
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.last) / 1000) * rate.perSecond)
+    bucket.last = now
+    if (bucket.tokens >= count) {
+      bucket.tokens -= count
+      return undefined
+    }
+    refused += count
+    return new Overloaded({
+      reason: "tenant-rate",
+      tenant,
+      retryAfter: clamp(((count - bucket.tokens) / rate.perSecond) * 1000),
+      detail: `tenant is limited to ${rate.perSecond} tasks/s (burst ${burst})`
+    })
+  }
+  return { check, refused: () => refused }
+}

@@ -1,0 +1,122 @@
+/**
+ * The backlog monitor measures the pipeline: depth (tasks accepted and not final), age of the
+ * oldest of them, arrival and completion rates, and latency from acceptance to final status.
+ * It publishes them as Effect `Metric`s every `interval` and answers a `Snapshot` at any time;
+ * the `Autoscaler` and `Admission` control read the snapshot.
+ */
+import { Duration, Effect, Metric, Schedule } from "effect"
+import type { Scope } from "effect"
+import type { Core } from "./internal/core.js"
+
+/** Tasks accepted and not final. */
+export const depth = Metric.gauge("mailroom_tasks_backlog_depth", { description: "tasks accepted and not final" })
+/** Age of the oldest task not final, in milliseconds. */
+export const oldestAge = Metric.gauge("mailroom_tasks_oldest_age_ms", { description: "age of the oldest task not final" })
+/** Tasks accepted. */
+export const arrivals = Metric.counter("mailroom_tasks_arrivals", { description: "tasks accepted", incremental: true })
+/** Tasks that reached a final status. */
+export const completions = Metric.counter("mailroom_tasks_completions", { description: "tasks final", incremental: true })
+/** Tasks accepted per second (smoothed). */
+export const arrivalRate = Metric.gauge("mailroom_tasks_arrival_rate", { description: "tasks accepted per second" })
+/** Tasks final per second (smoothed). */
+export const completionRate = Metric.gauge("mailroom_tasks_completion_rate", { description: "tasks final per second" })
+/** Milliseconds from acceptance to final status. */
+export const latency = Metric.histogram("mailroom_tasks_latency_ms", {
+  description: "milliseconds from acceptance to final status",
+  boundaries: Metric.exponentialBoundaries({ start: 1, factor: 2, count: 24 })
+})
+
+/** The backlog at one moment. */
+export interface Snapshot {
+  readonly depth: number
+  readonly depthByType: ReadonlyMap<string, number>
+  readonly oldestAgeMs: number
+  readonly arrivals: number
+  readonly completions: number
+  /** Per second, exponentially smoothed over the monitor's intervals. */
+  readonly arrivalRate: number
+  readonly completionRate: number
+  /** Latency quantiles of the tasks finished during the last interval (ms). */
+  readonly latencyP50: number
+  readonly latencyP99: number
+}
+
+/** A running backlog monitor. */
+export interface Backlog {
+  readonly snapshot: () => Snapshot
+  /** Measures now and publishes the metrics (also runs every interval). */
+  readonly tick: Effect.Effect<void>
+}
+
+const quantile = (sorted: ReadonlyArray<number>, q: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+
+/** Starts the monitor fiber in the scope. */
+export const make = Effect.fnUntraced(function*(options: {
+  readonly core: Core
+  readonly interval?: Duration.Input | undefined
+}): Effect.fn.Return<Backlog, never, Scope.Scope> {
+  const { core } = options
+  const interval = Duration.toMillis(options.interval ?? "1 second")
+  let lastAt = core.now()
+  let lastArrivals = core.arrivals
+  let lastCompletions = core.completions
+  let arrivalRateValue = 0
+  let completionRateValue = 0
+  let p50 = 0
+  let p99 = 0
+  const alpha = 0.5
+
+  const snapshot = (): Snapshot => {
+    const oldest = core.oldest()
+    return {
+      depth: core.live.size,
+      depthByType: core.depthByType,
+      oldestAgeMs: oldest === undefined ? 0 : Math.max(0, core.now() - oldest.acceptedAt),
+      arrivals: core.arrivals,
+      completions: core.completions,
+      arrivalRate: arrivalRateValue,
+      completionRate: completionRateValue,
+      latencyP50: p50,
+      latencyP99: p99
+    }
+  }
+
+  const tick = Effect.suspend(() => {
+    const now = core.now()
+    const dt = now - lastAt
+    const newArrivals = core.arrivals - lastArrivals
+    const newCompletions = core.completions - lastCompletions
+    if (dt > 0) {
+      arrivalRateValue = alpha * (newArrivals * 1000 / dt) + (1 - alpha) * arrivalRateValue
+      completionRateValue = alpha * (newCompletions * 1000 / dt) + (1 - alpha) * completionRateValue
+      lastAt = now
+      lastArrivals = core.arrivals
+      lastCompletions = core.completions
+    }
+    const latencies = core.latencies
+    core.latencies = []
+    if (latencies.length > 0) {
+      latencies.sort((a, b) => a - b)
+      p50 = quantile(latencies, 0.5)
+      p99 = quantile(latencies, 0.99)
+    }
+    const s = snapshot()
+    return Effect.gen(function*() {
+      yield* Metric.update(depth, s.depth)
+      yield* Metric.update(oldestAge, s.oldestAgeMs)
+      if (newArrivals > 0) yield* Metric.update(arrivals, newArrivals)
+      if (newCompletions > 0) yield* Metric.update(completions, newCompletions)
+      yield* Metric.update(arrivalRate, s.arrivalRate)
+      yield* Metric.update(completionRate, s.completionRate)
+      // At most 1,000 samples per interval go into the histogram (evenly spaced quantiles).
+      const step = Math.max(1, Math.floor(latencies.length / 1000))
+      for (let i = 0; i < latencies.length; i += step) yield* Metric.update(latency, latencies[i]!)
+      for (const [type, n] of core.depthByType) {
+        yield* Metric.update(Metric.withAttributes(depth, { task_type: type }), n)
+      }
+    })
+  })
+  yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(interval)))
+  return { snapshot, tick }
+})

@@ -1,0 +1,541 @@
+/**
+ * The shared state of one pipeline: the in-memory index of tasks (a fold over the task log),
+ * the task log writer (a group commit on top of the journal's: every record arriving while a
+ * write is in flight goes into the next append, one event per run of records of one kind),
+ * and the counters the backlog monitor reads.
+ *
+ * The index only changes by folding committed events (`apply`), both when replaying the log at
+ * start-up and after each live append: what `status` answers is always durable.
+ */
+import { Cause, Clock, Effect, Exit, Queue, Schema } from "effect"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaParser from "effect/SchemaParser"
+import type { Scope } from "effect"
+import { Journal } from "@mailroom/persistence"
+import { CorruptLog, InvalidPayload } from "../TaskError.js"
+import type * as TaskType from "../TaskType.js"
+import { isFinal, type Status, type TaskStatus } from "../Ticket.js"
+
+/** Who currently holds a live task (decides what the reconciler may touch). */
+export type Holder = "idle" | "queued" | "inflight" | "waiting-retry"
+
+/** A task that has not reached a final status. */
+export interface TaskRecord {
+  readonly id: string
+  readonly type: string
+  readonly tenant: string
+  readonly key: string | undefined
+  readonly acceptedAt: number
+  /** Decoded payload (undefined when the type is not registered in this process). */
+  payload: unknown
+  status: Status
+  attempt: number
+  /** Attempts handed out in this process (≥ `attempt`, which is the last logged one). */
+  dispatches: number
+  updatedAt: number
+  error: string | undefined
+  /** The encoded output once succeeded. */
+  output: unknown
+  holder: Holder
+  /** Set while a worker runs it (guards against two runs in one process). */
+  executing: boolean
+  /** When the current holder took it (reconciler's "abandoned" rule). */
+  heldSince: number
+  /** Retry schedule state, created at the first failure. */
+  step: ((now: number, input: unknown) => Effect.Effect<unknown, unknown>) | undefined
+}
+
+/** What remains of a task once final. */
+export interface FinalRecord {
+  readonly id: string
+  readonly type: string
+  readonly tenant: string
+  readonly key: string | undefined
+  readonly status: Status
+  readonly attempt: number
+  readonly acceptedAt: number
+  readonly updatedAt: number
+  readonly output: unknown
+  readonly error: string | undefined
+}
+
+/** A task as written in the `TasksAccepted` event. */
+export interface AcceptedTask {
+  readonly id: string
+  readonly type: string
+  readonly tenant: string
+  readonly key?: string | undefined
+  readonly payload: unknown
+  readonly at: number
+}
+
+/** A fact about tasks, as folded into the index (the decoded form of a log event). */
+export type Fact =
+  | {
+    readonly kind: "accepted"
+    readonly tasks: ReadonlyArray<AcceptedTask>
+    /** The decoded payloads, when the front desk already has them (not logged). */
+    readonly decoded?: ReadonlyArray<unknown> | undefined
+  }
+  | { readonly kind: "dispatched" | "running"; readonly id: string; readonly attempt: number }
+  | { readonly kind: "succeeded"; readonly id: string; readonly attempt: number; readonly output: unknown }
+  | { readonly kind: "retrying"; readonly id: string; readonly attempt: number; readonly error: string; readonly retryAt: number }
+  | { readonly kind: "failed" | "compensated"; readonly id: string; readonly attempt: number; readonly error: string }
+
+type Entry = Fact & { readonly done?: ((exit: Exit.Exit<void, Journal.AppendError>) => void) | undefined }
+
+const eventType = {
+  accepted: "TasksAccepted",
+  dispatched: "TasksDispatched",
+  running: "TasksRunning",
+  succeeded: "TasksSucceeded",
+  retrying: "TasksRetrying",
+  failed: "TasksFailed",
+  compensated: "TasksCompensated"
+} as const
+
+// Schemas of the stored events: the log is a boundary, so replay decodes with them.
+const AcceptedEvent = Schema.Struct({
+  at: Schema.optional(Schema.Number),
+  tasks: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    type: Schema.String,
+    tenant: Schema.String,
+    key: Schema.optional(Schema.String),
+    payload: Schema.Unknown,
+    at: Schema.Number
+  }))
+})
+const ProgressEvent = Schema.Struct({ at: Schema.Number, tasks: Schema.Array(Schema.Tuple([Schema.String, Schema.Number])) })
+const SucceededEvent = Schema.Struct({
+  at: Schema.Number,
+  tasks: Schema.Array(Schema.Tuple([Schema.String, Schema.Number, Schema.Unknown]))
+})
+const RetryingEvent = Schema.Struct({
+  at: Schema.Number,
+  tasks: Schema.Array(Schema.Tuple([Schema.String, Schema.Number, Schema.String, Schema.Number]))
+})
+const FailedEvent = Schema.Struct({
+  at: Schema.Number,
+  tasks: Schema.Array(Schema.Tuple([Schema.String, Schema.Number, Schema.String]))
+})
+
+const decodeAccepted = SchemaParser.decodeUnknownExit(AcceptedEvent)
+const decodeProgress = SchemaParser.decodeUnknownExit(ProgressEvent)
+const decodeSucceeded = SchemaParser.decodeUnknownExit(SucceededEvent)
+const decodeRetrying = SchemaParser.decodeUnknownExit(RetryingEvent)
+const decodeFailed = SchemaParser.decodeUnknownExit(FailedEvent)
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** The first issue of a Schema failure as (field path, reason). */
+export const firstIssue = (issue: SchemaIssue.Issue): { readonly field: string; readonly reason: string } => {
+  const issues = formatter(issue).issues
+  const first = issues[0]
+  if (first === undefined) return { field: "payload", reason: String(issue) }
+  const path = (first.path ?? []).map((p) => typeof p === "object" && p !== null && "key" in p ? p.key : p)
+  const field = ["payload", ...path.map((p) => String(p))].join(".")
+  return { field, reason: first.message }
+}
+
+/** Decodes a payload with its type's Schema, or names the bad field. */
+export const decodePayload = (type: TaskType.Any, raw: unknown): InvalidPayload | { readonly value: unknown } => {
+  const exit = SchemaParser.decodeUnknownExit(type.payload as Schema.Codec<unknown, unknown>)(raw)
+  if (Exit.isSuccess(exit)) return { value: exit.value }
+  const failure = Cause.findErrorOption(exit.cause)
+  if (failure._tag === "Some") {
+    const { field, reason } = firstIssue(failure.value)
+    return new InvalidPayload({ taskType: type.name, field, reason })
+  }
+  return new InvalidPayload({ taskType: type.name, field: "payload", reason: Cause.pretty(exit.cause) })
+}
+
+/** Encodes a decoded payload for the log. */
+export const encodePayload = (type: TaskType.Any, value: unknown): InvalidPayload | { readonly value: unknown } => {
+  const exit = SchemaParser.encodeUnknownExit(type.payload as Schema.Codec<unknown, unknown>)(value)
+  if (Exit.isSuccess(exit)) return { value: exit.value }
+  const failure = Cause.findErrorOption(exit.cause)
+  const { field, reason } = failure._tag === "Some"
+    ? firstIssue(failure.value)
+    : { field: "payload", reason: Cause.pretty(exit.cause) }
+  return new InvalidPayload({ taskType: type.name, field, reason: `cannot be encoded: ${reason}` })
+}
+
+/** Encodes a handler output for the log (JSON value). */
+export const encodeOutput = (type: TaskType.Any, value: unknown): unknown => {
+  if (type.output === undefined) return value === undefined ? null : value
+  const exit = SchemaParser.encodeUnknownExit(type.output as Schema.Codec<unknown, unknown>)(value)
+  return Exit.isSuccess(exit) ? exit.value : null
+}
+
+/** Options of the core. */
+export interface CoreOptions {
+  readonly stream: string
+  readonly maxBatch: number
+  readonly retainFinal: number
+  /** Least milliseconds between two log appends (0: append as soon as records wait). */
+  readonly commitInterval: number
+  /** Fault injection for tests: answer true to drop a status report (as if the message got lost). */
+  readonly loseReport: ((id: string, status: Status) => boolean) | undefined
+}
+
+type Listener = (status: TaskStatus) => void
+
+/** Builds the core; the log writer fiber lives in the scope. */
+export const make = Effect.fnUntraced(function*(
+  types: ReadonlyMap<string, TaskType.Any>,
+  options: CoreOptions
+): Effect.fn.Return<Core, never, Journal.Journal | Scope.Scope> {
+  const journal = yield* Journal.Journal
+  const clock = yield* Clock.Clock
+  const queue = yield* Queue.unbounded<Entry>()
+  const core = new Core(types, options, journal, () => clock.currentTimeMillisUnsafe(), queue)
+  yield* Effect.forkScoped(core.writer)
+  return core
+})
+
+/** The shared state; see the module comment. */
+export class Core {
+  readonly live = new Map<string, TaskRecord>()
+  readonly finals = new Map<string, FinalRecord>()
+  readonly keys = new Map<string, string>()
+  readonly listeners = new Map<string, Set<Listener>>()
+  readonly watchers = new Set<Listener>()
+  readonly queue: Queue.Queue<Entry>
+  /** Submissions validated and on their way into the log (admission counts them). */
+  pendingAccepts = 0
+  arrivals = 0
+  completions = 0
+  readonly depthByType = new Map<string, number>()
+  /** Latencies (accepted → final, ms) since the backlog monitor last drained them. */
+  latencies: Array<number> = []
+  /** Called for each task accepted live (the dispatcher), and each live final (the guard). */
+  onAccepted: (record: TaskRecord) => void = () => {}
+  onFinal: (ids: ReadonlyArray<string>) => void = () => {}
+  private readonly runId = Math.random().toString(36).slice(2, 10)
+  private seq = 0
+  readonly types: ReadonlyMap<string, TaskType.Any>
+  readonly options: CoreOptions
+  readonly journal: Journal.Journal["Service"]
+  readonly now: () => number
+
+  constructor(
+    types: ReadonlyMap<string, TaskType.Any>,
+    options: CoreOptions,
+    journal: Journal.Journal["Service"],
+    now: () => number,
+    queue: Queue.Queue<Entry>
+  ) {
+    this.queue = queue
+    this.types = types
+    this.options = options
+    this.journal = journal
+    this.now = now
+  }
+
+  /** Queues a status report for the log (not awaited: the fold applies it once durable). */
+  report(fact: Exclude<Fact, { kind: "accepted" }>): void {
+    if (this.options.loseReport?.(fact.id, fact.kind)) return
+    Queue.offerUnsafe(this.queue, fact)
+  }
+
+  /** Appends accepted tasks; succeeds once they are durable and folded into the index. */
+  accept(tasks: ReadonlyArray<AcceptedTask>, decoded: ReadonlyArray<unknown>): Effect.Effect<void, Journal.AppendError> {
+    return Effect.callback<void, Journal.AppendError>((resume) => {
+      Queue.offerUnsafe(this.queue, {
+        kind: "accepted",
+        tasks,
+        decoded,
+        done: (exit: Exit.Exit<void, Journal.AppendError>) => resume(exit)
+      })
+    })
+  }
+
+  /** The writer fiber: one journal append per batch of records. */
+  get writer(): Effect.Effect<never> {
+    const self = this
+    return Effect.gen(function*() {
+      let last = -Infinity
+      while (true) {
+        const interval = self.options.commitInterval
+        if (interval > 0) {
+          // Fewer, larger commits: wait out the rest of the interval since the last one.
+          const wait = last + interval - self.now()
+          if (wait > 0) yield* Effect.sleep(wait)
+        }
+        const entries = yield* Queue.takeBetween(self.queue, 1, self.options.maxBatch)
+        last = self.now()
+        const at = self.now()
+        const events = self.encode(entries, at)
+        const exit = yield* Effect.exit(self.journal.append(self.options.stream, events, "any"))
+        if (Exit.isSuccess(exit)) {
+          for (const entry of entries) self.apply(entry, at, true)
+          for (const entry of entries) entry.done?.(Exit.void)
+        } else {
+          yield* Effect.logWarning(
+            `task log ${self.options.stream}: append of ${entries.length} records failed; accepted submissions get the error, ` +
+              `status reports are lost until the reconciler re-dispatches`,
+            exit.cause
+          )
+          for (const entry of entries) entry.done?.(exit as Exit.Exit<never, Journal.AppendError>)
+        }
+      }
+    })
+  }
+
+  private encode(entries: ReadonlyArray<Entry>, at: number): Array<Journal.EventData> {
+    const events: Array<Journal.EventData> = []
+    let kind: Fact["kind"] | undefined
+    let rows: Array<unknown> = []
+    const flush = () => {
+      if (kind === undefined) return
+      events.push({ id: `${this.runId}.${this.seq++}`, type: eventType[kind], schemaVersion: 1, data: { at, tasks: rows } })
+      rows = []
+    }
+    for (const e of entries) {
+      if (e.kind !== kind) {
+        flush()
+        kind = e.kind
+      }
+      switch (e.kind) {
+        case "accepted":
+          for (const t of e.tasks) rows.push(t)
+          break
+        case "dispatched":
+        case "running":
+          rows.push([e.id, e.attempt])
+          break
+        case "succeeded":
+          rows.push([e.id, e.attempt, e.output === undefined ? null : e.output])
+          break
+        case "retrying":
+          rows.push([e.id, e.attempt, e.error, e.retryAt])
+          break
+        case "failed":
+        case "compensated":
+          rows.push([e.id, e.attempt, e.error])
+      }
+    }
+    flush()
+    return events
+  }
+
+  /** Turns a stored event back into facts (replay). */
+  decode(event: Journal.RecordedEvent): { readonly at: number; readonly facts: ReadonlyArray<Fact> } | CorruptLog {
+    const corrupt = (issue: SchemaIssue.Issue) =>
+      new CorruptLog({ stream: event.stream, position: event.position, reason: formatter(issue).issues.map((i) => i.message).join("; ") })
+    const fail = <A>(exit: Exit.Exit<A, SchemaIssue.Issue>): A | CorruptLog => {
+      if (Exit.isSuccess(exit)) return exit.value
+      const e = Cause.findErrorOption(exit.cause)
+      return e._tag === "Some" ? corrupt(e.value) : new CorruptLog({ stream: event.stream, position: event.position, reason: "undecodable" })
+    }
+    const at = typeof (event.data as { at?: unknown })?.at === "number" ? (event.data as { at: number }).at : 0
+    switch (event.type) {
+      case "TasksAccepted": {
+        const d = fail(decodeAccepted(event.data))
+        return d instanceof CorruptLog ? d : { at, facts: [{ kind: "accepted", tasks: d.tasks }] }
+      }
+      case "TasksDispatched":
+      case "TasksRunning": {
+        const d = fail(decodeProgress(event.data))
+        if (d instanceof CorruptLog) return d
+        const kind = event.type === "TasksDispatched" ? "dispatched" as const : "running" as const
+        return { at, facts: d.tasks.map(([id, attempt]) => ({ kind, id, attempt })) }
+      }
+      case "TasksSucceeded": {
+        const d = fail(decodeSucceeded(event.data))
+        if (d instanceof CorruptLog) return d
+        return { at, facts: d.tasks.map(([id, attempt, output]) => ({ kind: "succeeded" as const, id, attempt, output })) }
+      }
+      case "TasksRetrying": {
+        const d = fail(decodeRetrying(event.data))
+        if (d instanceof CorruptLog) return d
+        return {
+          at,
+          facts: d.tasks.map(([id, attempt, error, retryAt]) => ({ kind: "retrying" as const, id, attempt, error, retryAt }))
+        }
+      }
+      case "TasksFailed":
+      case "TasksCompensated": {
+        const d = fail(decodeFailed(event.data))
+        if (d instanceof CorruptLog) return d
+        const kind = event.type === "TasksFailed" ? "failed" as const : "compensated" as const
+        return { at, facts: d.tasks.map(([id, attempt, error]) => ({ kind, id, attempt, error })) }
+      }
+      default:
+        return new CorruptLog({ stream: event.stream, position: event.position, reason: `unknown event type ${event.type}` })
+    }
+  }
+
+  /** Rebuilds the index from the log (start-up); answers how many events were read. */
+  replay(): Effect.Effect<number, CorruptLog | Journal.ReadError> {
+    const self = this
+    return Effect.gen(function*() {
+      let from = 1
+      let count = 0
+      while (true) {
+        const page = yield* self.journal.readStream(self.options.stream, from, 256)
+        for (const event of page) {
+          const decoded = self.decode(event)
+          if (decoded instanceof CorruptLog) return yield* decoded
+          for (const fact of decoded.facts) self.apply(fact, decoded.at, false)
+          count++
+        }
+        if (page.length < 256) return count
+        from = page[page.length - 1]!.version + 1
+      }
+    })
+  }
+
+  /** Folds one committed fact into the index. `live` = just written by this process. */
+  apply(fact: Fact, at: number, live: boolean): void {
+    if (fact.kind === "accepted") {
+      const tasks = fact.tasks
+      for (let i = 0; i < tasks.length; i++) {
+        const t = tasks[i]!
+        if (this.live.has(t.id) || this.finals.has(t.id)) continue
+        const type = this.types.get(t.type)
+        let payload: unknown = undefined
+        if (fact.decoded !== undefined) payload = fact.decoded[i]
+        else if (type !== undefined) {
+          const decoded = decodePayload(type, t.payload)
+          payload = "value" in decoded ? decoded.value : undefined
+        }
+        const record: TaskRecord = {
+          id: t.id,
+          type: t.type,
+          tenant: t.tenant,
+          key: t.key,
+          acceptedAt: t.at,
+          payload,
+          status: "accepted",
+          attempt: 0,
+          dispatches: 0,
+          updatedAt: t.at,
+          error: undefined,
+          output: undefined,
+          holder: "idle",
+          executing: false,
+          heldSince: t.at,
+          step: undefined
+        }
+        this.live.set(t.id, record)
+        if (t.key !== undefined) this.keys.set(t.key, t.id)
+        this.depthByType.set(t.type, (this.depthByType.get(t.type) ?? 0) + 1)
+        this.arrivals++
+        this.notify(record)
+        if (live) this.onAccepted(record)
+      }
+      return
+    }
+    const record = this.live.get(fact.id)
+    if (record === undefined) return // already final (a duplicate run's report) or unknown
+    record.attempt = Math.max(record.attempt, fact.attempt)
+    record.dispatches = Math.max(record.dispatches, record.attempt)
+    record.updatedAt = at
+    switch (fact.kind) {
+      case "dispatched":
+      case "running":
+        // A late report of an earlier attempt must not move a task back.
+        if (fact.attempt < record.attempt) return
+        record.status = fact.kind
+        this.notify(record)
+        return
+      case "retrying":
+        record.status = "retrying"
+        record.error = fact.error
+        this.notify(record)
+        return
+      case "succeeded":
+      case "failed":
+      case "compensated": {
+        // The record itself becomes the final entry (no copy: one allocation less per task).
+        this.live.delete(record.id)
+        record.status = fact.kind
+        record.payload = undefined
+        record.step = undefined
+        if (fact.kind === "succeeded") {
+          record.output = fact.output
+          record.error = undefined
+        } else {
+          record.error = fact.error
+        }
+        const final: FinalRecord = record
+        this.finals.set(record.id, final)
+        if (this.finals.size > this.options.retainFinal) {
+          const oldest = this.finals.keys().next().value!
+          const evicted = this.finals.get(oldest)
+          this.finals.delete(oldest)
+          if (evicted?.key !== undefined && this.keys.get(evicted.key) === oldest) this.keys.delete(evicted.key)
+        }
+        this.depthByType.set(record.type, (this.depthByType.get(record.type) ?? 1) - 1)
+        this.completions++
+        if (this.latencies.length < 100_000) this.latencies.push(at - record.acceptedAt)
+        this.notifyFinal(final)
+        if (live) this.onFinal([record.id])
+      }
+    }
+  }
+
+  /** The status of a task, live or final. */
+  statusOf(id: string): TaskStatus | undefined {
+    const live = this.live.get(id)
+    if (live !== undefined) return liveStatus(live)
+    const final = this.finals.get(id)
+    return final === undefined ? undefined : finalStatus(final)
+  }
+
+  private notify(record: TaskRecord): void {
+    if (this.watchers.size === 0 && this.listeners.size === 0) return
+    const status = liveStatus(record)
+    this.emit(status)
+  }
+
+  private notifyFinal(final: FinalRecord): void {
+    if (this.watchers.size === 0 && this.listeners.size === 0) return
+    this.emit(finalStatus(final))
+  }
+
+  private emit(status: TaskStatus): void {
+    for (const w of this.watchers) w(status)
+    const set = this.listeners.get(status.id)
+    if (set !== undefined) for (const l of set) l(status)
+  }
+
+  /** Live tasks, oldest first (Map keeps acceptance order). */
+  oldest(): TaskRecord | undefined {
+    return this.live.values().next().value
+  }
+}
+
+const liveStatus = (r: TaskRecord): TaskStatus => {
+  const s: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
+    id: r.id,
+    taskType: r.type,
+    tenant: r.tenant,
+    status: r.status,
+    attempt: r.attempt,
+    acceptedAt: r.acceptedAt,
+    updatedAt: r.updatedAt
+  }
+  if (r.error !== undefined) s.error = r.error
+  return s
+}
+
+const finalStatus = (f: FinalRecord): TaskStatus => {
+  const s: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
+    id: f.id,
+    taskType: f.type,
+    tenant: f.tenant,
+    status: f.status,
+    attempt: f.attempt,
+    acceptedAt: f.acceptedAt,
+    updatedAt: f.updatedAt
+  }
+  if (f.output !== undefined) s.output = f.output
+  if (f.error !== undefined) s.error = f.error
+  return s
+}
+
+/** True when `status` is final (re-exported for internal modules). */
+export { isFinal }

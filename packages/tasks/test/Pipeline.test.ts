@@ -1,0 +1,243 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Schedule, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { Journal } from "@mailroom/persistence"
+import { Pipeline, TaskType } from "@mailroom/tasks"
+import { env, memoryJournal, settle } from "./support.js"
+
+const Email = Schema.Struct({ to: Schema.String, body: Schema.String, priority: Schema.Number })
+
+const makeEmail = (handler: TaskType.TaskType<typeof Email.Type, string>["handler"], options: Partial<TaskType.Options<typeof Email.Type, string, unknown, never>> = {}) =>
+  TaskType.makeUnsafe({ name: "email", payload: Email, handler, maxPayloadBytes: 1000, ...options })
+
+const ok = { to: "a@example.com", body: "hi", priority: 1 }
+
+describe("FrontDesk", () => {
+  it.effect("accepts, dispatches, runs and reports success", () =>
+    Effect.gen(function*() {
+      const Send = makeEmail((e) => Effect.succeed(`sent to ${e.to}`))
+      const p = yield* Pipeline.make({ types: [Send] })
+      const ticket = yield* p.frontDesk.submit(Send, ok)
+      assert.strictEqual(ticket.status, "accepted")
+      assert.isFalse(ticket.duplicate)
+      const seen = yield* p.status.changes(ticket).pipe(Stream.map((s) => s.status), Stream.runCollect, Effect.forkChild)
+      const final = yield* p.status.awaitFinal(ticket)
+      assert.strictEqual(final.status, "succeeded")
+      assert.strictEqual(final.output, "sent to a@example.com")
+      assert.strictEqual(final.attempt, 1)
+      const statuses = yield* Fiber.join(seen)
+      assert.deepStrictEqual(statuses.slice(-1), ["succeeded"])
+      assert.strictEqual((yield* p.status.get(ticket.id)).status, "succeeded")
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("records the transitions as events in the journal", () =>
+    Effect.gen(function*() {
+      const Send = makeEmail(() => Effect.succeed("ok"))
+      const p = yield* Pipeline.make({ types: [Send], stream: "log" })
+      const ticket = yield* p.frontDesk.submit(Send, ok)
+      yield* p.status.awaitFinal(ticket)
+      yield* settle()
+      const journal = yield* Journal.Journal
+      const types = (yield* journal.readStream("log")).map((e) => e.type)
+      assert.deepStrictEqual(types, ["TasksAccepted", "TasksDispatched", "TasksRunning", "TasksSucceeded"])
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("commitInterval: submissions within the interval share one log append", () =>
+    Effect.gen(function*() {
+      const Send = makeEmail(() => Effect.succeed("ok"))
+      const p = yield* Pipeline.make({ types: [Send], stream: "log", commitInterval: "50 millis", reconciler: false })
+      const journal = yield* Journal.Journal
+      const first = yield* Effect.forkChild(p.frontDesk.submit(Send, ok))
+      yield* settle()
+      yield* Fiber.join(first)
+      const rest = yield* Effect.forkChild(Effect.forEach([2, 3, 4, 5], (priority) => p.frontDesk.submit(Send, { ...ok, priority }), { concurrency: "unbounded" }))
+      yield* settle()
+      assert.strictEqual((yield* journal.readStream("log")).filter((e) => e.type === "TasksAccepted").length, 1)
+      yield* TestClock.adjust("50 millis")
+      const tickets = yield* Fiber.join(rest)
+      assert.strictEqual(tickets.length, 4)
+      const accepted = (yield* journal.readStream("log")).filter((e) => e.type === "TasksAccepted")
+      assert.strictEqual(accepted.length, 2)
+      assert.strictEqual((accepted[1]!.data as { tasks: Array<unknown> }).tasks.length, 4)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("bad input: typed error naming the field, nothing recorded", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const Send = makeEmail(() => Effect.sync(() => String(runs++)))
+      const p = yield* Pipeline.make({ types: [Send], stream: "log" })
+      const wrongType = yield* Effect.flip(p.frontDesk.submit(Send, { ...ok, priority: "high" }))
+      assert.strictEqual(wrongType._tag, "InvalidPayload")
+      assert.strictEqual(wrongType._tag === "InvalidPayload" && wrongType.field, "payload.priority")
+      const missing = yield* Effect.flip(p.frontDesk.submit(Send, { to: "x", priority: 1 }))
+      assert.strictEqual(missing._tag === "InvalidPayload" && missing.field, "payload.body")
+      const notObject = yield* Effect.flip(p.frontDesk.submit(Send, 42))
+      assert.strictEqual(notObject._tag, "InvalidPayload")
+      const big = yield* Effect.flip(p.frontDesk.submit(Send, { ...ok, body: "x".repeat(2000) }))
+      assert.strictEqual(big._tag, "PayloadTooLarge")
+      assert.isTrue(big._tag === "PayloadTooLarge" && big.bytes > 1000 && big.limit === 1000)
+      const batch = yield* Effect.flip(p.frontDesk.submitAll(Send, [ok, { ...ok, to: 7 }]))
+      assert.strictEqual(batch._tag === "InvalidPayload" && batch.field, "payloads[1].to")
+      const other = TaskType.makeUnsafe({ name: "other", payload: Email, handler: () => Effect.void })
+      assert.strictEqual((yield* Effect.flip(p.frontDesk.submit(other, ok)))._tag, "UnknownTaskType")
+      yield* settle()
+      const journal = yield* Journal.Journal
+      assert.strictEqual((yield* journal.readAll()).length, 0)
+      assert.strictEqual(runs, 0)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("an idempotency key answers the original ticket and creates no second task", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const Send = makeEmail(() => Effect.sync(() => String(++runs)))
+      const p = yield* Pipeline.make({ types: [Send] })
+      const [a, b] = yield* Effect.all([
+        p.frontDesk.submit(Send, ok, { key: "k1" }),
+        p.frontDesk.submit(Send, ok, { key: "k1" })
+      ], { concurrency: "unbounded" })
+      assert.strictEqual(a.id, b.id)
+      assert.isTrue(b.duplicate)
+      yield* p.status.awaitFinal(a)
+      const c = yield* p.frontDesk.submit(Send, { ...ok, body: "changed" }, { key: "k1" })
+      assert.strictEqual(c.id, a.id)
+      assert.isTrue(c.duplicate)
+      yield* settle()
+      assert.strictEqual(runs, 1)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+})
+
+describe("WorkerPool", () => {
+  it.effect("retries per the type's Schedule, then succeeds", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const Send = makeEmail(() => Effect.suspend(() => ++runs < 3 ? Effect.fail("smtp down") : Effect.succeed("ok")), {
+        retry: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 5 }))
+      })
+      const p = yield* Pipeline.make({ types: [Send] })
+      const ticket = yield* p.frontDesk.submit(Send, ok)
+      yield* settle()
+      assert.strictEqual((yield* p.status.get(ticket)).status, "retrying")
+      assert.strictEqual((yield* p.status.get(ticket)).error, "smtp down")
+      yield* TestClock.adjust("1 second")
+      yield* settle()
+      yield* TestClock.adjust("1 second")
+      const final = yield* p.status.awaitFinal(ticket)
+      assert.strictEqual(final.status, "succeeded")
+      assert.strictEqual(final.attempt, 3)
+      assert.strictEqual(runs, 3)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("a handler past its timeout fails; retries exhausted → failed", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const Send = makeEmail(() => Effect.andThen(Effect.sync(() => runs++), Effect.never), {
+        timeout: "5 seconds",
+        retry: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 1 }))
+      })
+      const p = yield* Pipeline.make({ types: [Send], reconciler: false })
+      const ticket = yield* p.frontDesk.submit(Send, ok)
+      yield* settle()
+      yield* TestClock.adjust("5 seconds")
+      yield* settle()
+      assert.strictEqual((yield* p.status.get(ticket)).status, "retrying")
+      yield* TestClock.adjust("1 second")
+      yield* settle()
+      yield* TestClock.adjust("5 seconds")
+      const final = yield* p.status.awaitFinal(ticket)
+      assert.strictEqual(final.status, "failed")
+      assert.match(final.error ?? "", /did not finish within 5000 ms/)
+      assert.strictEqual(runs, 2)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("combine: orders for the same product become one package", () =>
+    Effect.gen(function*() {
+      const Order = Schema.Struct({ product: Schema.String, qty: Schema.Number })
+      const packages: Array<{ product: string; qty: number; tasks: number }> = []
+      const Pack = TaskType.makeUnsafe({
+        name: "pack",
+        payload: Order,
+        merge: TaskType.combine({
+          key: (o: typeof Order.Type) => o.product,
+          fold: (os) => ({ product: os[0]!.product, qty: os.reduce((n, o) => n + o.qty, 0) })
+        }),
+        concurrency: 1,
+        handler: (o, ctx) =>
+          Effect.andThen(Effect.sleep("1 second"), Effect.sync(() => {
+            packages.push({ ...o, tasks: ctx.taskIds.length })
+            return `package of ${o.qty}`
+          }))
+      })
+      const p = yield* Pipeline.make({ types: [Pack], autoscaler: false })
+      const first = yield* p.frontDesk.submit(Pack, { product: "tea", qty: 1 })
+      yield* settle()
+      const rest = yield* Effect.forEach([2, 3, 4], (qty) => p.frontDesk.submit(Pack, { product: "tea", qty }))
+      const coffee = yield* p.frontDesk.submit(Pack, { product: "coffee", qty: 5 })
+      yield* settle()
+      yield* TestClock.adjust("1 second")
+      yield* settle()
+      yield* TestClock.adjust("1 second")
+      yield* settle()
+      yield* TestClock.adjust("1 second")
+      const finals = yield* Effect.forEach([first, ...rest, coffee], (t) => p.status.awaitFinal(t))
+      assert.deepStrictEqual(finals.map((f) => f.status), ["succeeded", "succeeded", "succeeded", "succeeded", "succeeded"])
+      assert.deepStrictEqual(packages, [
+        { product: "tea", qty: 1, tasks: 1 },
+        { product: "tea", qty: 9, tasks: 3 },
+        { product: "coffee", qty: 5, tasks: 1 }
+      ])
+      assert.strictEqual(finals[2]!.output, "package of 9")
+    }).pipe(Effect.scoped, Effect.provide(env())))
+})
+
+describe("Reconciler and recovery", () => {
+  it.effect("a worker finishes but loses its status report: re-dispatched, effect applied once", () =>
+    Effect.gen(function*() {
+      const applied = new Map<string, number>()
+      let lost = 0
+      const Send = makeEmail((_, ctx) =>
+        Effect.sync(() => {
+          applied.set(ctx.taskId, (applied.get(ctx.taskId) ?? 0) + 1)
+          return "done"
+        }), { timeout: "10 seconds" })
+      const p = yield* Pipeline.make({
+        types: [Send],
+        reconciler: { interval: "1 second", grace: "1 second" },
+        loseReport: (_, status) => status === "succeeded" && lost++ < 3
+      })
+      const tickets = yield* Effect.forEach([1, 2, 3, 4], (priority) => p.frontDesk.submit(Send, { ...ok, priority }))
+      yield* settle()
+      for (const t of tickets.slice(0, 3)) assert.strictEqual((yield* p.status.get(t)).status, "running")
+      yield* TestClock.adjust("12 seconds")
+      const finals = yield* Effect.forEach(tickets, (t) => p.status.awaitFinal(t))
+      assert.deepStrictEqual(finals.map((f) => f.status), ["succeeded", "succeeded", "succeeded", "succeeded"])
+      assert.deepStrictEqual([...applied.values()], [1, 1, 1, 1])
+      assert.strictEqual(p.reconciler!.reconciled(), 3)
+      assert.strictEqual(finals[0]!.attempt, 2)
+      assert.strictEqual(p.guard.size(), 0)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("tasks accepted but not final are re-dispatched from the log on restart", () =>
+    Effect.gen(function*() {
+      const journal = yield* memoryJournal
+      let runs = 0
+      const Slow = makeEmail(() => Effect.andThen(Effect.sync(() => runs++), Effect.never), { timeout: "1 hour" })
+      const tickets = yield* Effect.gen(function*() {
+        const p = yield* Pipeline.make({ types: [Slow], stream: "log" })
+        const ts = yield* Effect.forEach([1, 2, 3], (priority) => p.frontDesk.submit(Slow, { ...ok, priority }))
+        yield* settle()
+        return ts
+      }).pipe(Effect.scoped, Effect.provide(env(journal)))
+      assert.strictEqual(runs, 3)
+      const Fast = makeEmail(() => Effect.succeed("after restart"))
+      yield* Effect.gen(function*() {
+        const p2 = yield* Pipeline.make({ types: [Fast], stream: "log" })
+        assert.strictEqual(p2.recovered, 3)
+        for (const t of tickets) {
+          const final = yield* p2.status.awaitFinal(t)
+          assert.strictEqual(final.status, "succeeded")
+          assert.strictEqual(final.output, "after restart")
+          assert.strictEqual(final.attempt, 2)
+        }
+      }).pipe(Effect.scoped, Effect.provide(env(journal)))
+    }))
+})
