@@ -1,0 +1,88 @@
+/**
+ * The shop, wired: journal (SQLite file under the data folder, or memory), scheduler, front
+ * desk, warehouse with autoscaler, catalog, load generator, monitor and the HTTP server.
+ *
+ * `Shop.layer(config)` provides `Desk`, `Monitor` and `LoadControl`; `Shop.serve(config)` adds
+ * the HTTP server on `config.port` (0 = an ephemeral port; read it from `HttpServer`).
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Cause, Context, Effect, Layer } from "effect"
+import { HttpRouter } from "effect/http"
+import { Journal, SqliteClient, SqlJournal } from "@mailroom/persistence"
+import { Scheduler } from "@mailroom/scheduler"
+import { mkdirSync } from "node:fs"
+import { createServer } from "node:http"
+import { join } from "node:path"
+import * as Autoscaler from "./Autoscaler.js"
+import * as Catalog from "./Catalog.js"
+import * as Desk from "./Desk.js"
+import * as Http from "./Http.js"
+import * as LoadGenerator from "./LoadGenerator.js"
+import * as Monitor from "./Monitor.js"
+
+/** Everything the shop needs to know to run. */
+export interface Config {
+  /** Folder of the SQLite journal (`shop.db`), created if missing; `undefined` keeps the journal in memory. */
+  readonly dataDir: string | undefined
+  /** Peak orders per second of the load generator; 0 disables it. */
+  readonly rate: number
+  /** Length of one load wave in seconds (calm → rush → flood → lull). */
+  readonly period: number
+  readonly desk: Desk.Options
+  readonly adminToken: string | undefined
+  readonly port: number
+  readonly host?: string | undefined
+  /** Sampling interval of the monitor (ms). */
+  readonly sampleMs?: number | undefined
+}
+
+/** The SQLite file of a data folder. */
+export const journalFile = (dataDir: string) => join(dataDir, "shop.db")
+
+/** The journal layer for a config: a SQLite file (WAL, synchronous=FULL) or memory. */
+export const journalLayer = (dataDir: string | undefined): Layer.Layer<Journal.Journal, Desk.DeskError | Journal.JournalError> => {
+  if (dataDir === undefined) return Journal.layerMemory()
+  const file = journalFile(dataDir)
+  const open = Effect.try({
+    try: () => void mkdirSync(dataDir, { recursive: true }),
+    catch: (e) => new Desk.DeskError({ operation: "open", reason: `cannot create the data folder ${dataDir}: ${String(e)}` })
+  })
+  const sql: Layer.Layer<Journal.Journal, Desk.DeskError> = SqlJournal.layer().pipe(
+    Layer.provide(SqliteClient.layer({ filename: file, durability: "full" })),
+    Layer.catchCause((cause) =>
+      Layer.effect(
+        Journal.Journal,
+        Effect.fail(new Desk.DeskError({ operation: "open", reason: `journal ${file}: ${Cause.pretty(cause).split("\n")[0]}` }))
+      )
+    )
+  )
+  return Layer.unwrap(Effect.as(open, sql))
+}
+
+/** The running shop (everything except HTTP): provides `Desk`, `Monitor` and `LoadControl`. */
+export const layer = (config: Config): Layer.Layer<Desk.Desk | Monitor.Monitor | Http.LoadControl, Desk.DeskError | Journal.JournalError> => {
+  const desk = Desk.layer(config.desk).pipe(
+    Layer.provideMerge(Layer.orDie(Scheduler.layer({ maxBatch: 512 }))),
+    Layer.provide(journalLayer(config.dataDir))
+  )
+  const rest = Layer.effectContext(Effect.gen(function*() {
+    const desk = yield* Desk.Desk
+    const catalog = yield* Catalog.make()
+    let peak = config.rate
+    const state: LoadGenerator.LoadState = { submitted: 0, accepted: 0, throttled: 0, currentRate: 0, phase: "off", startedAt: Date.now() }
+    const control = Http.LoadControl.of({ peak: () => peak, setPeak: (r) => void (peak = r) })
+    yield* Effect.forkScoped(Autoscaler.run(desk.figures, desk.pool.resize))
+    yield* Effect.forkScoped(LoadGenerator.run({ desk, catalog, peak: () => peak, period: config.period, state }))
+    const monitor = yield* Monitor.make({ catalog, load: state, loadRunning: () => peak > 0, interval: config.sampleMs })
+    return Context.make(Monitor.Monitor, monitor).pipe(Context.add(Http.LoadControl, control))
+  }))
+  return Layer.provideMerge(rest, desk)
+}
+
+/** The shop with its HTTP server on `config.port` (0 = ephemeral; read the address from `HttpServer`). */
+export const serve = (config: Config) =>
+  HttpRouter.serve(Http.routes, { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provide(Http.adminTokenLayer(config.adminToken)),
+    Layer.provideMerge(layer(config)),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host ?? "127.0.0.1", gracefulShutdownTimeout: "1 second" }))
+  )

@@ -1,0 +1,66 @@
+/**
+ * The terminal view: a short live summary with a progress bar, redrawn in place on a terminal
+ * (plain lines every few seconds when the output is a pipe or a file), and the closing story.
+ */
+import type { Figures } from "./Desk.js"
+import type { Snapshot } from "./Monitor.js"
+
+const bar = (fraction: number, width = 24) => {
+  const f = Math.max(0, Math.min(1, fraction))
+  const full = Math.round(f * width)
+  return "█".repeat(full) + "░".repeat(width - full)
+}
+
+/** The live block: a few lines, same number every time (so it can be redrawn in place). */
+export const live = (s: Snapshot, f: Figures, elapsed: number, duration: number | undefined): ReadonlyArray<string> => {
+  // rates averaged over the last second or so: completions arrive in bundles
+  const recent = s.samples.slice(-3)
+  const avg = (k: "arrivals" | "completions" | "throttled") =>
+    recent.length === 0 ? 0 : Math.round(recent.reduce((a, x) => a + x[k], 0) / recent.length)
+  const progress = duration === undefined
+    ? `${elapsed.toFixed(1)} s (until Ctrl-C)`
+    : `[${bar(elapsed / duration)}] ${elapsed.toFixed(1)} s / ${duration} s`
+  const lines = f.warehouse.submitted - f.warehouse.pending
+  const perJob = f.warehouse.dispatched > 0 ? lines / f.warehouse.dispatched : 0
+  return [
+    `${progress}   load: ${s.load.running ? `${s.load.phase}, ${s.load.rate} orders/s wanted` : "off"}`,
+    `orders/s   in ${pad(avg("arrivals"))}  done ${pad(avg("completions"))}  throttled ${pad(avg("throttled"))}   backlog ${pad(f.backlog)} (oldest ${(f.oldestAgeMs / 1000).toFixed(1)} s, high-water ${f.highWater})`,
+    `warehouse  ${f.workers}/${f.maxWorkers} workers (${f.busyWorkers} busy)   ${f.warehouse.dispatched} jobs for ${lines} order lines (${perJob.toFixed(1)} lines per job)`,
+    `totals     accepted ${f.accepted}  completed ${f.completed}  throttled ${f.throttled}${f.recovered > 0 ? `  recovered from last run ${f.recovered}` : ""}`
+  ]
+}
+
+const pad = (n: number) => String(n).padStart(5)
+
+/** One line for pipes and logs (no cursor movement): the same figures, compact. */
+export const compact = (s: Snapshot, f: Figures, elapsed: number, duration: number | undefined): string => {
+  const recent = s.samples.slice(-4)
+  const avg = (k: "arrivals" | "completions" | "throttled") =>
+    recent.length === 0 ? 0 : Math.round(recent.reduce((a, x) => a + x[k], 0) / recent.length)
+  const perJob = f.warehouse.dispatched > 0 ? (f.warehouse.submitted - f.warehouse.pending) / f.warehouse.dispatched : 0
+  const progress = duration === undefined ? `${elapsed.toFixed(0).padStart(4)} s` : `[${bar(elapsed / duration, 12)}] ${elapsed.toFixed(0).padStart(3)}/${duration} s`
+  return `${progress} ${s.load.running ? s.load.phase.padEnd(5) : "off  "} | orders/s in ${pad(avg("arrivals"))} done ${pad(avg("completions"))} 429 ${pad(avg("throttled"))}` +
+    ` | backlog ${pad(f.backlog)} (${(f.oldestAgeMs / 1000).toFixed(1)} s) | workers ${f.workers}/${f.maxWorkers} | ${perJob.toFixed(1)} lines/job`
+}
+
+/** The story told when the run ends. */
+export const summary = (s: Snapshot, f: Figures, seconds: number): ReadonlyArray<string> => {
+  const last = s.samples[s.samples.length - 1]
+  const lines = f.warehouse.submitted
+  const jobs = Math.max(f.warehouse.dispatched, 1)
+  const out = [
+    "",
+    `Ran ${seconds.toFixed(1)} s. What happened:`,
+    `  - ${f.accepted} orders were recorded in the journal and answered with a ticket at once.`,
+    `  - Their ${lines} order lines became ${f.warehouse.dispatched} warehouse jobs: ${(lines / jobs).toFixed(1)} lines per job,`,
+    `    because lines for the same item waiting together were combined (${f.warehouse.combined} folded in).`,
+    `  - Stock look-ups: ${last?.lookups ?? 0} asked, ${last?.coalesced ?? 0} shared an identical pending look-up; ` +
+    `${last?.superseded ?? 0} price writes were superseded by a later one.`,
+    `  - The warehouse pool grew from ${f.minWorkers} to ${Math.max(...s.samples.map((x) => x.workers), f.workers)} workers (max ${f.maxWorkers}) as the backlog grew, and shrinks again when it drains.`,
+    f.throttled > 0
+      ? `  - Past the high-water mark (${f.highWater} waiting) the front desk refused ${f.throttled} orders with 429 + Retry-After instead of falling over.`
+      : `  - The backlog never reached the high-water mark (${f.highWater}); raise --rate to see the desk throttle (429).`,
+    `  - ${f.completed} orders completed${f.backlog > 0 ? `; ${f.backlog} still waiting are safe in the journal and will be finished on the next run` : ""}.`
+  ]
+  return out
+}

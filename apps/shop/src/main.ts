@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+/**
+ * `mailroom-shop`: runs the shop demo with its load generator, prints a live summary and serves
+ * the dashboard. Ctrl-C (SIGINT) stops it cleanly; anything accepted and not finished stays in
+ * the journal and is finished on the next run.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Config, Console, Effect, Option } from "effect"
+import { CliError, Command, Flag } from "effect/cli"
+import { HttpServer } from "effect/http"
+import { resolve } from "node:path"
+import * as Desk from "./Desk.js"
+import { Monitor } from "./Monitor.js"
+import * as Shop from "./Shop.js"
+import * as Terminal from "./Terminal.js"
+
+const positive = (name: string) => (n: number) => n >= 0 ? Effect.succeed(n) : Effect.fail(`--${name} must be ≥ 0, got ${n}`)
+
+const flags = {
+  duration: Flag.Finite("duration").pipe(
+    Flag.withDescription("seconds to run; 0 runs until Ctrl-C (default 30)"),
+    Flag.withDefault(30)
+  ),
+  rate: Flag.Finite("rate").pipe(
+    Flag.withDescription("peak orders per second of the load generator (the wave goes calm → rush → flood → lull); 0 turns it off (default 900)"),
+    Flag.withDefault(900)
+  ),
+  data: Flag.String("data").pipe(
+    Flag.withDescription("folder of the SQLite journal, created on first run (default ./.mailroom-data)"),
+    Flag.withDefault(".mailroom-data")
+  ),
+  memory: Flag.Boolean("memory").pipe(
+    Flag.withDescription("keep the journal in memory instead of the data folder"),
+    Flag.withDefault(false)
+  ),
+  port: Flag.Int("port").pipe(
+    Flag.withDescription("HTTP port of the front desk and dashboard, 0 = any free port (default 4000)"),
+    Flag.withDefault(4000)
+  ),
+  host: Flag.String("host").pipe(Flag.withDescription("interface to listen on (default 127.0.0.1)"), Flag.withDefault("127.0.0.1")),
+  highWater: Flag.Int("high-water").pipe(
+    Flag.withDescription(`backlog (unfinished orders) past which the front desk answers 429 (default ${Desk.defaults.highWater})`),
+    Flag.withDefault(Desk.defaults.highWater)
+  ),
+  maxWorkers: Flag.Int("max-workers").pipe(
+    Flag.withDescription(`largest warehouse pool the autoscaler may grow to (default ${Desk.defaults.maxWorkers})`),
+    Flag.withDefault(Desk.defaults.maxWorkers)
+  ),
+  adminToken: Flag.String("admin-token").pipe(
+    Flag.withDescription("token for /metrics and /admin/* (default: $MAILROOM_ADMIN_TOKEN; none = those answer 401)"),
+    Flag.withFallbackConfig(Config.String("MAILROOM_ADMIN_TOKEN")),
+    Flag.optional
+  )
+}
+
+const command = Command.make("mailroom-shop", flags, (f) =>
+  Effect.gen(function*() {
+    for (const [name, value] of [["duration", f.duration], ["rate", f.rate]] as const) {
+      const ok = yield* Effect.result(positive(name)(value))
+      if (ok._tag === "Failure") return yield* Effect.fail(new Desk.DeskError({ operation: "start", reason: ok.failure }))
+    }
+    if (f.port < 0 || f.port > 65535) return yield* new Desk.DeskError({ operation: "start", reason: `--port must be 0..65535, got ${f.port}` })
+    if (f.highWater < 1) return yield* new Desk.DeskError({ operation: "start", reason: `--high-water must be ≥ 1, got ${f.highWater}` })
+    if (f.maxWorkers < 1) return yield* new Desk.DeskError({ operation: "start", reason: `--max-workers must be ≥ 1, got ${f.maxWorkers}` })
+    const adminToken = Option.getOrUndefined(f.adminToken)
+    const duration = f.duration === 0 ? undefined : f.duration
+    const dataDir = f.memory ? undefined : resolve(f.data)
+    const config: Shop.Config = {
+      dataDir,
+      rate: f.rate,
+      period: duration === undefined ? 40 : Math.min(duration, 120),
+      desk: { ...Desk.defaults, highWater: f.highWater, maxWorkers: f.maxWorkers },
+      adminToken,
+      port: f.port,
+      host: f.host
+    }
+    yield* run(config, duration).pipe(Effect.provide(Shop.serve(config)))
+  }))
+
+const run = (config: Shop.Config, duration: number | undefined) =>
+  Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    const desk = yield* Desk.Desk
+    const monitor = yield* Monitor
+    const address = `${HttpServer.formatAddress(server.address)}/`
+    const started = Date.now()
+    const tty = process.stdout.isTTY === true
+    yield* Console.log(`Mailroom shop — dashboard ${address}   journal: ${config.dataDir === undefined ? "memory" : Shop.journalFile(config.dataDir)}`)
+    yield* Console.log(`Front desk: POST ${address}orders · GET ${address}tickets/<id> · ${address}openapi.json · admin ${config.adminToken === undefined ? "disabled (set MAILROOM_ADMIN_TOKEN)" : "enabled"}`)
+    yield* Console.log(`Press Ctrl-C to stop.${desk.figures().recovered > 0 ? ` Recovered ${desk.figures().recovered} unfinished orders from the last run.` : ""}\n`)
+    let drawn = 0
+    let lastPlain = 0
+    const draw = Effect.sync(() => {
+      const elapsed = (Date.now() - started) / 1000
+      if (tty) {
+        const block = Terminal.live(monitor.snapshot(), desk.figures(), elapsed, duration)
+        if (drawn > 0) process.stdout.write(`\x1b[${drawn}A`)
+        for (const line of block) process.stdout.write(`\x1b[2K${line}\n`)
+        drawn = block.length
+      } else if (elapsed - lastPlain >= 2) {
+        lastPlain = elapsed
+        process.stdout.write(Terminal.compact(monitor.snapshot(), desk.figures(), elapsed, duration) + "\n")
+      }
+    })
+    const finish = Effect.suspend(() => {
+      const seconds = (Date.now() - started) / 1000
+      return Console.log(Terminal.summary(monitor.snapshot(), desk.figures(), seconds).join("\n"))
+    })
+    const loop = Effect.forever(Effect.andThen(draw, Effect.sleep(tty ? 250 : 500)))
+    yield* (duration === undefined ? loop : Effect.timeoutOption(loop, duration * 1000)).pipe(
+      Effect.ensuring(Effect.andThen(draw, finish))
+    )
+  })
+
+command.pipe(
+  Command.run({ version: "0.1.0" }),
+  // One clear line and a non-zero exit code; the CLI module already printed its own parse errors.
+  Effect.catch((error) =>
+    Effect.sync(() => {
+      if (!CliError.isCliError(error)) console.error(`mailroom-shop: ${error instanceof Error ? error.message : String(error)}`)
+      process.exitCode = 1
+    })
+  ),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

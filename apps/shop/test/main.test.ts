@@ -1,0 +1,58 @@
+import { assert, describe, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+const main = fileURLToPath(new URL("../dist/main.js", import.meta.url))
+
+/** Runs the built shop; resolves with its exit code and output. `onLine` may send signals. */
+const run = (args: ReadonlyArray<string>, onOutput?: (out: string, kill: () => void) => void) =>
+  new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d) => {
+      out += String(d)
+      onOutput?.(out, () => child.kill("SIGINT"))
+    })
+    child.stderr.on("data", (d) => void (err += String(d)))
+    child.on("exit", (code) => resolve({ code, out, err }))
+  })
+
+describe.skipIf(!existsSync(main))("mailroom-shop (built)", { timeout: 60_000 }, () => {
+  it("--help explains the flags", async () => {
+    const { code, out } = await run(["--help"])
+    assert.strictEqual(code, 0)
+    for (const flag of ["--duration", "--rate", "--data", "--port", "--admin-token"]) assert.include(out, flag)
+  })
+
+  it("runs for --duration, prints the live summary and the story, and exits 0", async () => {
+    const { code, out } = await run(["--duration", "3", "--rate", "300", "--memory", "--port", "0"])
+    assert.strictEqual(code, 0)
+    assert.include(out, "dashboard http://127.0.0.1:")
+    assert.include(out, "orders/s")
+    assert.include(out, "What happened")
+    assert.match(out, /(\d+) orders were recorded/)
+  })
+
+  it("Ctrl-C (SIGINT) stops it cleanly within seconds", async () => {
+    let sent = false
+    const started = Date.now()
+    const { code, out } = await run(["--duration", "0", "--rate", "300", "--memory", "--port", "0"], (text, kill) => {
+      if (!sent && text.includes("orders/s")) {
+        sent = true
+        setTimeout(kill, 1500)
+      }
+    })
+    assert.isTrue(sent)
+    assert.include(out, "What happened")
+    assert.isBelow(Date.now() - started, 15_000)
+    assert.include([0, 130], code)
+  })
+
+  it("a bad flag value is one clear line and a non-zero exit", async () => {
+    const { code, err } = await run(["--rate", "-1", "--memory"])
+    assert.strictEqual(code, 1)
+    assert.include(err, "--rate must be ≥ 0, got -1")
+  })
+})
