@@ -14,7 +14,7 @@
  *   `Effect.gen` loop, in a fresh actor system (`ManagedRuntime.make(ActorSystem.layer())`).
  */
 import { Effect, ManagedRuntime, Schema } from "effect"
-import { Actor, ActorSystem, Message } from "@mailroom/core"
+import { Actor, type ActorError, ActorSystem, Message } from "@mailroom/core"
 import {
   check,
   heapPerItem,
@@ -54,7 +54,7 @@ const Bumper = Actor.behavior(Actor.protocol(Bump), {
   }
 })
 
-type Runtime = ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, never>
+type Runtime = ManagedRuntime.ManagedRuntime<ActorSystem.ActorSystem, ActorError.InvalidSystemConfig>
 
 let shared: Runtime | undefined
 const runtime = (): Runtime => (shared ??= ManagedRuntime.make(ActorSystem.layer({ shutdown: "immediate" })))

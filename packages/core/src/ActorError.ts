@@ -81,3 +81,14 @@ export class SystemClosed extends Schema.TaggedError<SystemClosed>()("SystemClos
     return "the actor system is closed: spawn actors while its layer is alive"
   }
 }
+
+/** An option of `ActorSystem.layer` has a value it cannot use. */
+export class InvalidSystemConfig extends Schema.TaggedError<InvalidSystemConfig>()("InvalidSystemConfig", {
+  option: Schema.String,
+  value: Schema.String,
+  expected: Schema.String
+}) {
+  override get message(): string {
+    return `ActorSystem.layer: option ${this.option} must be ${this.expected}, got ${this.value}`
+  }
+}

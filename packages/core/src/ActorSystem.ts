@@ -15,7 +15,7 @@
 import type { Scope } from "effect"
 import { Context, Duration, Effect, Exit, Layer, PubSub, Stream } from "effect"
 import type * as Actor from "./Actor.js"
-import { ActorNameTaken, ActorNotFound, SystemClosed } from "./ActorError.js"
+import { ActorNameTaken, ActorNotFound, InvalidSystemConfig, SystemClosed } from "./ActorError.js"
 import type * as DeadLetter from "./DeadLetter.js"
 import type * as Message from "./Message.js"
 import { Cell } from "./internal/cell.js"
@@ -59,23 +59,35 @@ export class ActorSystem extends Context.Service<ActorSystem, {
   readonly stats: Effect.Effect<Stats>
 }>()("@mailroom/core/ActorSystem") {}
 
-const validateOptions = (options: Options | undefined) => {
+const invalid = (option: string, value: unknown, expected: string) =>
+  Effect.fail(new InvalidSystemConfig({ option, value: String(value), expected }))
+
+const durationOption = (option: string, value: Duration.Input | undefined, fallback: Duration.Input) => {
+  const d = Duration.fromInput(value ?? fallback)
+  return d._tag === "Some" && Duration.toMillis(d.value) >= 0
+    ? Effect.succeed(d.value)
+    : invalid(option, value, "a non-negative duration (e.g. \"5 seconds\" or a number of ms)")
+}
+
+const validateOptions = Effect.fnUntraced(function*(options: Options | undefined) {
   const throughput = options?.throughput ?? 1024
-  if (!Number.isInteger(throughput) || throughput < 1) {
-    return Effect.die(new RangeError(`ActorSystem.layer: throughput must be a positive integer, got ${String(throughput)}`))
-  }
+  if (!Number.isInteger(throughput) || throughput < 1) return yield* invalid("throughput", throughput, "a positive integer")
   const slice = options?.sliceMillis ?? 8
-  if (!(slice > 0)) {
-    return Effect.die(new RangeError(`ActorSystem.layer: sliceMillis must be positive, got ${String(slice)}`))
+  if (typeof slice !== "number" || !(slice > 0)) return yield* invalid("sliceMillis", slice, "a positive number of ms")
+  const shutdown = options?.shutdown ?? "graceful"
+  if (shutdown !== "graceful" && shutdown !== "immediate") {
+    return yield* invalid("shutdown", shutdown, "\"graceful\" or \"immediate\"")
   }
-  return Effect.succeed({
+  const askTimeout = yield* durationOption("askTimeout", options?.askTimeout, "5 seconds")
+  const shutdownTimeout = yield* durationOption("shutdownTimeout", options?.shutdownTimeout, "10 seconds")
+  return {
     throughput,
     slice,
-    askTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.askTimeout ?? "5 seconds")),
-    shutdownTimeout: Duration.fromInputUnsafe(options?.shutdownTimeout ?? "10 seconds"),
-    immediate: options?.shutdown === "immediate"
-  })
-}
+    askTimeoutMillis: Duration.toMillis(askTimeout),
+    shutdownTimeout,
+    immediate: shutdown === "immediate"
+  }
+})
 
 /** Builds an actor system; closing the layer stops every actor. */
 export const make = Effect.fnUntraced(function*(options?: Options) {
@@ -115,8 +127,9 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
 /** The core behind each system service, for the one-step `spawn` below. */
 const cores = new WeakMap<object, SystemCore>()
 
-/** The actor system layer. */
-export const layer = (options?: Options): Layer.Layer<ActorSystem> => Layer.effect(ActorSystem, make(options))
+/** The actor system layer; an unusable option fails it with `InvalidSystemConfig`. */
+export const layer = (options?: Options): Layer.Layer<ActorSystem, InvalidSystemConfig> =>
+  Layer.effect(ActorSystem, make(options))
 
 /** Spawns a top-level actor in the current system. */
 export const spawn = <M extends Message.Tagged, S, E, R>(

@@ -187,3 +187,16 @@ describe("Tracing", () => {
       expect(spans).toStrictEqual(["logger.Note /user/traced"])
     }).pipe(Effect.provide(ActorSystem.layer())))
 })
+
+describe("ActorSystem.layer options", () => {
+  it.effect("an unusable option fails the layer with a typed error naming it", () =>
+    Effect.gen(function*() {
+      const bad = yield* Effect.flip(Effect.provide(ActorSystem.stats, ActorSystem.layer({ throughput: 0 })))
+      expect(bad._tag).toBe("InvalidSystemConfig")
+      expect(bad.message).toBe("ActorSystem.layer: option throughput must be a positive integer, got 0")
+      const timeout = yield* Effect.flip(Effect.provide(ActorSystem.stats, ActorSystem.layer({ askTimeout: "soon" as never })))
+      expect(timeout.option).toBe("askTimeout")
+      const shutdown = yield* Effect.flip(Effect.provide(ActorSystem.stats, ActorSystem.layer({ shutdown: "later" as never })))
+      expect(shutdown.option).toBe("shutdown")
+    }))
+})
