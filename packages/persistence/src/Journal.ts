@@ -145,16 +145,19 @@ export const prepareAppend = (
     return new InvalidAppend({ stream, reason: "an append needs at least one event" })
   }
   const rows: Array<Plan.EncodedEvent> = []
-  const seen = new Set<string>()
+  // Most appends carry one event: no set needed to find an id repeated within the append.
+  const seen = events.length > 1 ? new Set<string>() : undefined
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!
     if (typeof event.id !== "string" || event.id.length === 0) {
       return new InvalidAppend({ stream, reason: `event #${i} has no id (a non-empty string)` })
     }
-    if (seen.has(event.id)) {
-      return new EventIdConflict({ stream, ids: [event.id], reason: "the id appears twice in one append" })
+    if (seen !== undefined) {
+      if (seen.has(event.id)) {
+        return new EventIdConflict({ stream, ids: [event.id], reason: "the id appears twice in one append" })
+      }
+      seen.add(event.id)
     }
-    seen.add(event.id)
     if (typeof event.type !== "string" || event.type.length === 0) {
       return new InvalidAppend({ stream, reason: `event ${event.id} has no type name` })
     }
@@ -286,7 +289,8 @@ export const makeMemory = Effect.fnUntraced(function*(options: JournalOptions = 
   if (invalid) return yield* invalid
   const rows: Array<MemoryRow> = []
   const byStream = new Map<string, Array<MemoryRow>>()
-  const byId = new Map<string, MemoryRow>()
+  // Event ids per stream (nested maps: no concatenated key to build and hash per look-up).
+  const idsByStream = new Map<string, Map<string, MemoryRow>>()
   const signal = yield* makeCommitSignal
 
   const write = (batch: ReadonlyArray<Plan.PendingAppend>) =>
@@ -294,7 +298,7 @@ export const makeMemory = Effect.fnUntraced(function*(options: JournalOptions = 
       const plan = Plan.plan(
         batch,
         (stream) => byStream.get(stream)?.length ?? 0,
-        (stream, id) => byId.get(Plan.idKey(stream, id))
+        (stream, id) => idsByStream.get(stream)?.get(id)
       )
       const positions: Array<number> = []
       for (let i = 0; i < plan.rows.length; i++) {
@@ -310,9 +314,11 @@ export const makeMemory = Effect.fnUntraced(function*(options: JournalOptions = 
         }
         rows.push(row)
         let list = byStream.get(r.stream)
+        let ids = idsByStream.get(r.stream)
         if (list === undefined) byStream.set(r.stream, list = [])
+        if (ids === undefined) idsByStream.set(r.stream, ids = new Map())
         list.push(row)
-        byId.set(Plan.idKey(r.stream, r.event.id), row)
+        ids.set(r.event.id, row)
         positions.push(row.position)
       }
       return Effect.as(plan.rows.length > 0 ? signal.signal : Effect.void, Plan.resolve(plan, positions))

@@ -8,7 +8,9 @@
  *
  * Writes go through group commit (see `Journal`): one writer fiber per journal takes every
  * queued append and writes them in one transaction: look up the streams' versions and the ids
- * already stored, plan (in arrival order), take positions, insert, commit, then acknowledge.
+ * already stored, plan (in arrival order), take positions, insert, commit, then acknowledge. On
+ * SQLite the ids of appends planned as new are not looked up: the unique `(event_id, stream)`
+ * index checks them at insert, and a violation re-plans the batch with every id looked up.
  *
  * Positions on PostgreSQL come from a sequence, so concurrent transactions (other processes)
  * can commit a lower position after a higher one is visible. `readAll` never returns past such
@@ -230,16 +232,31 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
     return versionCache
   })
 
-  const writeOnce = (batch: ReadonlyArray<Plan.PendingAppend>) =>
+  // Appends whose plan failed (wrong expected version, id conflict) may really be retries of
+  // stored events: only their ids are looked up before writing. The ids of the appends planned
+  // as new are checked by the unique `(event_id, stream)` index when the rows go in; if one is
+  // in fact stored, the insert fails, the transaction rolls back and the batch is planned again
+  // with every id looked up (`lookupAll`), which answers exactly what a full look-up would have.
+  // SQLite only: there the rolled-back attempt leaves no trace, while on PostgreSQL it would
+  // burn sequence positions, i.e. leave holes that readers must wait out.
+  const planBatch = Effect.fnUntraced(function*(batch: ReadonlyArray<Plan.PendingAppend>, lookupAll: boolean) {
+    const versions = yield* currentVersions(Plan.streams(batch))
+    const versionOf = (stream: string) => versions.get(stream) ?? 0
+    if (lookupAll) {
+      const existing = yield* loadIds(Plan.ids(batch))
+      return Plan.plan(batch, versionOf, (stream, id) => existing.get(Plan.idKey(stream, id)))
+    }
+    const optimistic = Plan.plan(batch, versionOf, undefined)
+    const suspects = Plan.failedIds(batch, optimistic)
+    if (suspects.length === 0) return optimistic
+    const existing = yield* loadIds(suspects)
+    if (existing.size === 0) return optimistic
+    return Plan.plan(batch, versionOf, (stream, id) => existing.get(Plan.idKey(stream, id)))
+  })
+
+  const writeOnce = (batch: ReadonlyArray<Plan.PendingAppend>, lookupAll: boolean) =>
     sql.withTransaction(Effect.gen(function*() {
-      const { ids, streams } = Plan.keys(batch)
-      const versions = yield* currentVersions(streams)
-      const existing = yield* loadIds(ids)
-      const planned = Plan.plan(
-        batch,
-        (stream) => versions.get(stream) ?? 0,
-        (stream, id) => existing.get(Plan.idKey(stream, id))
-      )
+      const planned = yield* planBatch(batch, lookupAll)
       let positions: ReadonlyArray<number> = []
       if (planned.rows.length > 0) {
         positions = yield* takePositions(planned.rows.length)
@@ -248,11 +265,13 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
       return { planned, positions }
     }))
 
-  // Another process may commit a conflicting version or id between our look-up and insert
-  // (PostgreSQL, READ COMMITTED): the unique constraints reject the batch, and planning again
-  // sees that write and answers the right error to the right append.
-  const write = (batch: ReadonlyArray<Plan.PendingAppend>) =>
-    writeOnce(batch).pipe(
+  // A unique violation means either an id planned as new was stored already (see above) or
+  // another process committed a conflicting version or id between our look-up and insert
+  // (PostgreSQL, READ COMMITTED): the batch is planned again, looking every id up, which sees
+  // that write and answers the right error to the right append.
+  const write = (batch: ReadonlyArray<Plan.PendingAppend>) => {
+    let attempt = 0
+    return Effect.suspend(() => writeOnce(batch, pg || attempt++ > 0)).pipe(
       Effect.tapError(() => Effect.sync(() => versionCache.clear())),
       Effect.retry({ times: 5, while: isUniqueViolation }),
       Effect.mapError(storageError("append")),
@@ -261,6 +280,7 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
         return Effect.as(planned.rows.length > 0 ? signal.signal : Effect.void, Plan.resolve(planned, positions))
       })
     )
+  }
 
   const append = yield* GroupCommit.make({ maxBatch: options.maxBatch ?? 1024, write })
 

@@ -105,6 +105,15 @@ export const eventId = (): string => {
     Math.floor(Math.random() * 2 ** 40).toString(36).padStart(8, "0")
 }
 
+const undecodable = (event: RecordedEvent, reason: string) =>
+  new UndecodableEvent({
+    stream: event.stream,
+    position: event.position,
+    type: event.type,
+    schemaVersion: event.schemaVersion,
+    reason
+  })
+
 type Decoder<A> = (input: unknown) => Result.Result<A, Schema.SchemaError>
 
 /** A registry of event types: encode domain events for the journal, decode (and upcast) them back. */
@@ -141,6 +150,19 @@ export const registry = <Types extends ReadonlyArray<EventType<any>>>(
   let lastVersion = 0
   let lastDecoder: Decoder<A> | undefined
 
+  const noDecoder = (event: RecordedEvent) => {
+    const known = byName.get(event.type)
+    return undecodable(
+      event,
+      known === undefined
+        ? `unknown event type (registered: ${[...byName.keys()].join(", ")})`
+        : `no decoder for schema version ${event.schemaVersion} (current is ${known.version}; upcasts from ${
+          [...known.upcasts.keys()].join(", ") || "none"
+        })`
+    )
+  }
+
+  // The hot path of replay: no allocation besides the decoder's own.
   const decodeSync = (event: RecordedEvent): A | UndecodableEvent => {
     let decoder: Decoder<A> | undefined
     if (event.type === lastType && event.schemaVersion === lastVersion) decoder = lastDecoder
@@ -150,26 +172,9 @@ export const registry = <Types extends ReadonlyArray<EventType<any>>>(
       lastVersion = event.schemaVersion
       lastDecoder = decoder
     }
-    const fail = (reason: string) =>
-      new UndecodableEvent({
-        stream: event.stream,
-        position: event.position,
-        type: event.type,
-        schemaVersion: event.schemaVersion,
-        reason
-      })
-    if (decoder === undefined) {
-      const known = byName.get(event.type)
-      return fail(
-        known === undefined
-          ? `unknown event type (registered: ${[...byName.keys()].join(", ")})`
-          : `no decoder for schema version ${event.schemaVersion} (current is ${known.version}; upcasts from ${
-            [...known.upcasts.keys()].join(", ") || "none"
-          })`
-      )
-    }
+    if (decoder === undefined) return noDecoder(event)
     const result = decoder(event.data)
-    return Result.isSuccess(result) ? result.success : fail(result.failure.message)
+    return Result.isSuccess(result) ? result.success : undecodable(event, result.failure.message)
   }
 
   return {

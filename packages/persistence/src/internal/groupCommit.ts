@@ -1,10 +1,14 @@
 /**
  * Group commit: appends queue up while a transaction is being written; the writer fiber takes
  * everything queued (up to `maxBatch` appends) and writes it as the next transaction, in
- * arrival order. Each append's caller waits on a deferred completed only after its
- * transaction committed (or failed), so an acknowledgement always means "durable".
+ * arrival order. Each append's caller is resumed only after its transaction committed (or
+ * failed), so an acknowledgement always means "durable".
+ *
+ * The caller waits in a bare `Effect.callback` (no `Deferred`, no cancellation hook): an append
+ * is one queue item holding its resume function. A caller interrupted while waiting just stops
+ * waiting; its append is still written or failed with the rest of its batch.
  */
-import { Cause, Deferred, Effect, Exit, Queue } from "effect"
+import { Cause, Effect, Exit, Queue } from "effect"
 import type { Scope } from "effect"
 import type { AppendResult } from "../Journal.js"
 import { JournalError } from "../JournalError.js"
@@ -12,7 +16,7 @@ import type { PendingAppend } from "./plan.js"
 
 interface Item<E> {
   readonly pending: PendingAppend
-  readonly deferred: Deferred.Deferred<AppendResult, E | JournalError>
+  readonly resume: (exit: Exit.Exit<AppendResult, E | JournalError>) => void
 }
 
 const closed = new JournalError({ operation: "append", reason: "the journal was closed before the append was written" })
@@ -36,7 +40,7 @@ export const make = <E>(options: {
 
     const complete = (items: ReadonlyArray<Item<E>>, exit: Exit.Exit<ReadonlyArray<Exit.Exit<AppendResult, E>>, JournalError>) => {
       if (Exit.isSuccess(exit)) {
-        for (let i = 0; i < items.length; i++) Deferred.doneUnsafe(items[i]!.deferred, exit.value[i]!)
+        for (let i = 0; i < items.length; i++) items[i]!.resume(exit.value[i]!)
         return
       }
       const failure = Cause.findErrorOption(exit.cause)
@@ -44,7 +48,8 @@ export const make = <E>(options: {
         operation: "append",
         reason: `the group-commit writer failed unexpectedly: ${Cause.pretty(exit.cause)}`
       })
-      for (const item of items) Deferred.doneUnsafe(item.deferred, Exit.fail(error))
+      const failed = Exit.fail(error)
+      for (const item of items) item.resume(failed)
     }
 
     const writer = Effect.gen(function*() {
@@ -53,7 +58,7 @@ export const make = <E>(options: {
         const exit = yield* Effect.exit(
           Effect.onInterrupt(
             options.write(items.map((item) => item.pending)),
-            () => Effect.sync(() => items.forEach((item) => Deferred.doneUnsafe(item.deferred, Exit.fail(unknownOutcome))))
+            () => Effect.sync(() => items.forEach((item) => item.resume(Exit.fail(unknownOutcome))))
           )
         )
         complete(items, exit)
@@ -63,14 +68,12 @@ export const make = <E>(options: {
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(Effect.sync(() => (open = false)), () =>
         Effect.flatMap(Queue.clear(queue), (rest) =>
-          Effect.sync(() => rest.forEach((item) => Deferred.doneUnsafe(item.deferred, Exit.fail(closed))))))
+          Effect.sync(() => rest.forEach((item) => item.resume(Exit.fail(closed))))))
     )
 
     return (pending: PendingAppend) =>
-      Effect.suspend(() => {
-        if (!open) return Effect.fail(closed)
-        const deferred = Deferred.makeUnsafe<AppendResult, E | JournalError>()
-        Queue.offerUnsafe(queue, { pending, deferred })
-        return Deferred.await(deferred)
+      Effect.callback<AppendResult, E | JournalError>((resume) => {
+        if (!open) return resume(Exit.fail(closed))
+        Queue.offerUnsafe(queue, { pending, resume })
       })
   })

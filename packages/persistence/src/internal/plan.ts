@@ -51,33 +51,49 @@ export interface Planned {
 /** Key of an event id within a stream. */
 export const idKey = (stream: string, id: string) => stream + "\u0000" + id
 
-/** Plans a batch in arrival order. */
+/**
+ * Plans a batch in arrival order. `existing` finds stored events by id; without it (the
+ * optimistic plan of `SqlJournal`) every id not written earlier in the batch counts as new.
+ */
 export const plan = (
   batch: ReadonlyArray<PendingAppend>,
   versionOf: (stream: string) => number,
-  existing: (stream: string, id: string) => Existing | undefined
+  existing: ((stream: string, id: string) => Existing | undefined) | undefined
 ): Planned => {
   const rows: Array<PlannedRow> = []
   const outcomes: Array<Outcome> = []
-  const versions = new Map<string, number>()
-  const pendingIds = new Map<string, number>()
-  for (const append of batch) {
+  // Streams written earlier in this batch: their version so far and their rows. The ids of a
+  // stream's rows are indexed only when the stream comes back (most batches touch each
+  // stream once, so most batches build no index at all).
+  const written = new Map<string, { version: number; readonly rows: Array<number>; ids?: Map<string, number> }>()
+  for (let a = 0; a < batch.length; a++) {
+    const append = batch[a]!
     const { events, stream } = append
-    const refs: Array<Ref> = []
-    const missing: Array<string> = []
-    for (const event of events) {
-      const key = idKey(stream, event.id)
-      const row = pendingIds.get(key)
-      const found = row !== undefined ? { row } : existing(stream, event.id)
-      if (found === undefined) missing.push(event.id)
-      else refs.push(found)
+    const earlier = written.get(stream)
+    let pending: Map<string, number> | undefined
+    if (earlier !== undefined) {
+      if (earlier.ids === undefined) {
+        earlier.ids = new Map()
+        for (const r of earlier.rows) earlier.ids.set(rows[r]!.event.id, r)
+      }
+      pending = earlier.ids
     }
-    if (missing.length === 0) {
+    let refs: Array<Ref> | undefined
+    let missing = 0
+    for (let e = 0; e < events.length; e++) {
+      const id = events[e]!.id
+      const row = pending?.get(id)
+      const found = row !== undefined ? { row } : existing?.(stream, id)
+      if (found === undefined) missing++
+      else (refs ??= []).push(found)
+    }
+    if (refs === undefined) {
+      // Every id is new: check the expected version.
+    } else if (missing === 0) {
       outcomes.push({ _tag: "Duplicate", refs })
       continue
-    }
-    if (refs.length > 0) {
-      const stored = events.map((e) => e.id).filter((id) => !missing.includes(id))
+    } else {
+      const stored = events.map((e) => e.id).filter((id) => pending?.has(id) === true || existing?.(stream, id) !== undefined)
       outcomes.push({
         _tag: "Failed",
         error: new EventIdConflict({
@@ -89,8 +105,7 @@ export const plan = (
       })
       continue
     }
-    let current = versions.get(stream)
-    if (current === undefined) current = versionOf(stream)
+    let current = earlier !== undefined ? earlier.version : versionOf(stream)
     if (append.expected !== "any" && append.expected !== current) {
       outcomes.push({
         _tag: "Failed",
@@ -99,51 +114,79 @@ export const plan = (
       continue
     }
     const first = rows.length
-    for (const event of events) {
+    const state = earlier ?? { version: current, rows: [] }
+    for (let e = 0; e < events.length; e++) {
+      const event = events[e]!
       current++
-      pendingIds.set(idKey(stream, event.id), rows.length)
+      state.rows.push(rows.length)
+      state.ids?.set(event.id, rows.length)
       rows.push({ stream, version: current, event })
     }
-    versions.set(stream, current)
+    state.version = current
+    if (earlier === undefined) written.set(stream, state)
     outcomes.push({ _tag: "Written", first, count: events.length })
   }
   return { rows, outcomes }
 }
 
-/** The streams a batch touches and the ids it carries (for the storage look-ups). */
-export const keys = (batch: ReadonlyArray<PendingAppend>) => {
-  const streams = new Set<string>()
-  const ids = new Set<string>()
-  for (const append of batch) {
-    streams.add(append.stream)
-    for (const event of append.events) ids.add(event.id)
+/** The distinct streams of a batch. */
+export const streams = (batch: ReadonlyArray<PendingAppend>): Array<string> => {
+  const out = new Set<string>()
+  for (let i = 0; i < batch.length; i++) out.add(batch[i]!.stream)
+  return [...out]
+}
+
+/** The distinct event ids of a batch. */
+export const ids = (batch: ReadonlyArray<PendingAppend>): Array<string> => {
+  const out = new Set<string>()
+  for (let i = 0; i < batch.length; i++) {
+    const events = batch[i]!.events
+    for (let e = 0; e < events.length; e++) out.add(events[e]!.id)
   }
-  return { streams: [...streams], ids: [...ids] }
+  return [...out]
+}
+
+/** The distinct event ids of the appends a plan failed (they may be retries of stored events). */
+export const failedIds = (batch: ReadonlyArray<PendingAppend>, planned: Planned): Array<string> => {
+  const out = new Set<string>()
+  for (let i = 0; i < batch.length; i++) {
+    if (planned.outcomes[i]!._tag !== "Failed") continue
+    const events = batch[i]!.events
+    for (let e = 0; e < events.length; e++) out.add(events[e]!.id)
+  }
+  return [...out]
 }
 
 /** Turns a plan plus the positions given to its rows into each append's answer. */
 export const resolve = (
   planned: Planned,
   positions: ReadonlyArray<number>
-): Array<Exit.Exit<AppendResult, WrongExpectedVersion | EventIdConflict>> =>
-  planned.outcomes.map((outcome) => {
+): Array<Exit.Exit<AppendResult, WrongExpectedVersion | EventIdConflict>> => {
+  const out: Array<Exit.Exit<AppendResult, WrongExpectedVersion | EventIdConflict>> = []
+  for (let i = 0; i < planned.outcomes.length; i++) {
+    const outcome = planned.outcomes[i]!
     switch (outcome._tag) {
       case "Failed":
-        return Exit.fail(outcome.error)
+        out.push(Exit.fail(outcome.error))
+        break
       case "Written": {
         const ps: Array<number> = []
         const vs: Array<number> = []
-        for (let i = 0; i < outcome.count; i++) {
-          ps.push(positions[outcome.first + i]!)
-          vs.push(planned.rows[outcome.first + i]!.version)
+        for (let k = 0; k < outcome.count; k++) {
+          ps.push(positions[outcome.first + k]!)
+          vs.push(planned.rows[outcome.first + k]!.version)
         }
-        return Exit.succeed({ positions: ps, versions: vs, duplicate: false })
+        out.push(Exit.succeed({ positions: ps, versions: vs, duplicate: false }))
+        break
       }
       case "Duplicate":
-        return Exit.succeed({
+        out.push(Exit.succeed({
           positions: outcome.refs.map((r) => "row" in r ? positions[r.row]! : r.position),
           versions: outcome.refs.map((r) => "row" in r ? planned.rows[r.row]!.version : r.version),
           duplicate: true
-        })
+        }))
+        break
     }
-  })
+  }
+  return out
+}

@@ -2,6 +2,7 @@
  * The journal backends the shared suite runs against, each giving a fresh, isolated journal
  * per test plus a hook that damages a stored payload (to test corruption handling).
  */
+import { afterAll, beforeAll } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
@@ -29,6 +30,49 @@ export const uniqueTable = (prefix = "ev") => `t_${prefix}_${runId}_${counter++}
 
 if (pgUrl === undefined) {
   console.log("PostgreSQL tests skipped: set MAILROOM_PG_URL=postgres://postgres@127.0.0.1:5432/test to run them")
+}
+
+/** The prefixes `uniqueTable` is called with in this suite. */
+const PREFIXES = ["ev", "rm", "cp"]
+/** A run older than this is over (a whole test run takes well under a minute). */
+const STALE_MS = 10 * 60_000
+
+/** When a test table was created, read from the base-36 timestamp that starts its run id. */
+const createdAt = (name: string): number | undefined => {
+  const stamp = /^t_[a-z]+_([0-9a-z]{8})/.exec(name)?.[1]
+  const ms = stamp === undefined ? Number.NaN : parseInt(stamp, 36)
+  return Number.isSafeInteger(ms) ? ms : undefined
+}
+
+/** Drops this suite's tables and sequences (`t_ev_…`, `t_rm_…`, `t_cp_…`) that `which` selects. */
+const dropTestTables = (which: (name: string) => boolean) =>
+  Effect.gen(function*() {
+    const sql = yield* PgClient.PgClient
+    const rows = yield* sql.unsafe<{ name: string; kind: string }>(
+      `SELECT c.relname AS name, c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'S') AND c.relname ~ $1`,
+      [`^t_(${PREFIXES.join("|")})_`]
+    )
+    // Tables first (their indexes go with them), then the journals' position sequences.
+    for (const kind of ["r", "S"]) {
+      for (const row of rows) {
+        if (row.kind !== kind || !which(row.name)) continue
+        yield* sql.unsafe(`DROP ${kind === "r" ? "TABLE" : "SEQUENCE"} IF EXISTS "${row.name.replace(/"/g, "\"\"")}" CASCADE`)
+      }
+    }
+  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 1 })))
+
+if (pgUrl !== undefined) {
+  // Leftovers of earlier runs (killed or older versions of this suite); runs still going on
+  // (started less than STALE_MS ago, e.g. a concurrent `nx test`) are left alone.
+  beforeAll(() =>
+    Effect.runPromise(dropTestTables((name) => {
+      const at = createdAt(name)
+      return at === undefined || Date.now() - at > STALE_MS
+    }))
+  )
+  // Everything this test file created.
+  afterAll(() => Effect.runPromise(dropTestTables((name) => name.includes(`_${runId}_`))))
 }
 
 /** A fresh temp directory removed with the layer's scope. */

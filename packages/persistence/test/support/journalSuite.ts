@@ -127,6 +127,25 @@ export const journalSuite = (backend: Backend) =>
         expect(yield* journal.readAll()).toEqual([])
       })))
 
+    it.live("group commit: a retry in the same batch as its original answers the original positions", () =>
+      run(Effect.gen(function*() {
+        const journal = yield* Journal.Journal
+        // Issued together, so (usually) planned in one batch; the answers are the same either way.
+        const [original, retry, mixed, next, wrong] = yield* Effect.all([
+          Effect.exit(journal.append("s", [ev("a"), ev("b")], 0)),
+          Effect.exit(journal.append("s", [ev("a"), ev("b")], 0)),
+          Effect.exit(journal.append("s", [ev("b"), ev("c")], "any")),
+          Effect.exit(journal.append("s", [ev("d")], 2)),
+          Effect.exit(journal.append("s", [ev("e")], 0))
+        ], { concurrency: "unbounded" })
+        expect(Exit.isSuccess(original) && original.value).toEqual({ positions: [1, 2], versions: [1, 2], duplicate: false })
+        expect(Exit.isSuccess(retry) && retry.value).toEqual({ positions: [1, 2], versions: [1, 2], duplicate: true })
+        expect(Exit.isFailure(mixed) && JSON.stringify(mixed.cause)).toContain("EventIdConflict")
+        expect(Exit.isSuccess(next) && next.value.versions).toEqual([3])
+        expect(Exit.isFailure(wrong) && JSON.stringify(wrong.cause)).toContain("WrongExpectedVersion")
+        expect((yield* journal.readStream("s")).map((e) => e.id)).toEqual(["a", "b", "d"])
+      })))
+
     it.live("group commit: concurrent appends are all acknowledged, in order, exactly once", () =>
       run(Effect.gen(function*() {
         const journal = yield* Journal.Journal
