@@ -97,7 +97,35 @@ export class Journal extends Context.Service<Journal, {
   readonly streamVersion: (stream: string) => Effect.Effect<number, JournalError>
   /** Every event after `afterPosition`, then each new event as it is committed; never ends. */
   readonly subscribe: (afterPosition?: number) => Stream.Stream<RecordedEvent, ReadError>
+  /**
+   * Optional fast path of `readAll` for replay: reads the same page (same order, same checks,
+   * a damaged row fails with `CorruptEvent`) but hands each event to `visit` as it is read
+   * instead of building the page. `visit` answers `undefined` to go on, or a value to stop
+   * there (answered in `stopped`). Journals without it are read through `readAll`.
+   */
+  readonly scanAll?: <E>(
+    afterPosition: number,
+    limit: number,
+    visit: (event: RecordedEvent) => E | undefined
+  ) => Effect.Effect<Scanned<E>, ReadError>
+  /** Optional fast path of `readStream` for replay, as `scanAll` is of `readAll`. */
+  readonly scanStream?: <E>(
+    stream: string,
+    fromVersion: number,
+    limit: number,
+    visit: (event: RecordedEvent) => E | undefined
+  ) => Effect.Effect<Scanned<E>, ReadError>
 }>()("@mailroom/persistence/Journal") {}
+
+/** What `scanAll` / `scanStream` answer. */
+export interface Scanned<E> {
+  /** Events of the page handed to `visit` (the page has `read` events when `stopped` is undefined). */
+  readonly read: number
+  /** The last event handed to `visit`. */
+  readonly last: RecordedEvent | undefined
+  /** What `visit` answered when it stopped the scan. */
+  readonly stopped: E | undefined
+}
 
 /** Journal options shared by the implementations. */
 export interface JournalOptions {

@@ -63,6 +63,24 @@ export const stream = Effect.fnUntraced(function*<S, A extends { readonly _tag: 
   let state = from?.state ?? fold.initial
   let last = from?.version ?? 0
   let events = 0
+  if (journal.scanStream !== undefined) {
+    // Fast path: each event is decoded and applied as its row is read (no page of events).
+    const decode = fold.types.decodeSync
+    const visit = (recorded: RecordedEvent): UndecodableEvent | undefined => {
+      const event = decode(recorded)
+      if (event instanceof UndecodableEvent) return event
+      state = fold.apply(state, event, recorded)
+      return undefined
+    }
+    while (true) {
+      const page = yield* journal.scanStream(name, last + 1, pageSize, visit)
+      if (page.stopped !== undefined) return yield* page.stopped
+      if (page.last === undefined) return { state, last, events } as Replayed<S>
+      last = page.last.version
+      events += page.read
+      if (page.read < pageSize) return { state, last, events } as Replayed<S>
+    }
+  }
   while (true) {
     const page = yield* journal.readStream(name, last + 1, pageSize)
     if (page.length === 0) return { state, last, events } as Replayed<S>
@@ -88,6 +106,25 @@ export const all = Effect.fnUntraced(function*<S, A extends { readonly _tag: str
   let state = fold.initial
   let last = 0
   let events = 0
+  if (journal.scanAll !== undefined) {
+    // Fast path: each event is decoded and applied as its row is read (no page of events).
+    const decode = fold.types.decodeSync
+    const filter = fold.filter
+    const visit = (recorded: RecordedEvent): UndecodableEvent | undefined => {
+      if (filter !== undefined && !filter(recorded)) return undefined
+      const event = decode(recorded)
+      if (event instanceof UndecodableEvent) return event
+      state = fold.apply(state, event, recorded)
+      events++
+      return undefined
+    }
+    while (true) {
+      const page = yield* journal.scanAll(last, pageSize, visit)
+      if (page.stopped !== undefined) return yield* page.stopped
+      if (page.last === undefined) return { state, last, events } as Replayed<S>
+      last = page.last.position
+    }
+  }
   while (true) {
     const page = yield* journal.readAll(last, pageSize)
     if (page.length === 0) return { state, last, events } as Replayed<S>

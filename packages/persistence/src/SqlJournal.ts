@@ -35,6 +35,7 @@ import {
   makeSubscribe,
   prepareAppend,
   type RecordedEvent,
+  type Scanned,
   validateOptions
 } from "./Journal.js"
 
@@ -73,6 +74,25 @@ const decodeRows = (rows: ReadonlyArray<ReadonlyArray<unknown>>): Effect.Effect<
   return Effect.succeed(out)
 }
 
+/**
+ * `decodeRows` fused with the consumer (replay): each event goes to `visit` as it is decoded,
+ * so no page of `RecordedEvent`s is built (less garbage, fewer objects surviving a GC).
+ */
+const scanRows = <E>(
+  rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  visit: (event: RecordedEvent) => E | undefined
+): Effect.Effect<Scanned<E>, CorruptEvent> => {
+  let last: RecordedEvent | undefined
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!
+    const event = decodeRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6])
+    if (event instanceof CorruptEvent) return Effect.fail(event)
+    last = event
+    const stopped = visit(event)
+    if (stopped !== undefined) return Effect.succeed({ read: i + 1, last, stopped })
+  }
+  return Effect.succeed({ read: rows.length, last, stopped: undefined })
+}
 
 /** The longest prefix of `events` with no unresolved hole (holes at or below `finalUpTo` are resolved). */
 const contiguous = (events: ReadonlyArray<RecordedEvent>, after: number, finalUpTo: number) => {
@@ -284,14 +304,17 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
 
   const append = yield* GroupCommit.make({ maxBatch: options.maxBatch ?? 1024, write })
 
-  const selectAll = (after: number, limit: number) =>
-    Effect.flatMap(
-      sql.unsafe(`SELECT ${COLUMNS} FROM ${table} WHERE position > ${ph(1)} ORDER BY position LIMIT ${ph(2)}`, [
-        after,
-        limit
-      ]).values.pipe(Effect.mapError(storageError("readAll"))),
-      decodeRows
-    )
+  const selectAllRows = (after: number, limit: number) =>
+    sql.unsafe(`SELECT ${COLUMNS} FROM ${table} WHERE position > ${ph(1)} ORDER BY position LIMIT ${ph(2)}`, [
+      after,
+      limit
+    ]).values.pipe(Effect.mapError(storageError("readAll")))
+  const selectAll = (after: number, limit: number) => Effect.flatMap(selectAllRows(after, limit), decodeRows)
+  const selectStreamRows = (stream: string, fromVersion: number, limit: number) =>
+    sql.unsafe(
+      `SELECT ${COLUMNS} FROM ${table} WHERE stream = ${ph(1)} AND version >= ${ph(2)} ORDER BY version LIMIT ${ph(3)}`,
+      [stream, fromVersion, Math.min(limit, Number.MAX_SAFE_INTEGER)]
+    ).values.pipe(Effect.mapError(storageError("readStream")))
 
   const inProgress = (xids: ReadonlyArray<string>) =>
     Effect.map(
@@ -345,14 +368,15 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
       return "events" in pending ? append(pending) : Effect.fail(pending)
     },
     readStream: (stream, fromVersion = 1, limit = Number.MAX_SAFE_INTEGER) =>
-      Effect.flatMap(
-        sql.unsafe(
-          `SELECT ${COLUMNS} FROM ${table} WHERE stream = ${ph(1)} AND version >= ${ph(2)} ORDER BY version LIMIT ${ph(3)}`,
-          [stream, fromVersion, Math.min(limit, Number.MAX_SAFE_INTEGER)]
-        ).values.pipe(Effect.mapError(storageError("readStream"))),
-        decodeRows
-      ),
+      Effect.flatMap(selectStreamRows(stream, fromVersion, limit), decodeRows),
     readAll,
+    // PostgreSQL's `readAll` waits out holes (see `readAllPg`); replay reads it page by page.
+    ...(pg ? {} : {
+      scanAll: <E>(after: number, limit: number, visit: (event: RecordedEvent) => E | undefined) =>
+        Effect.flatMap(selectAllRows(after, limit), (rows) => scanRows(rows, visit))
+    }),
+    scanStream: <E>(stream: string, fromVersion: number, limit: number, visit: (event: RecordedEvent) => E | undefined) =>
+      Effect.flatMap(selectStreamRows(stream, fromVersion, limit), (rows) => scanRows(rows, visit)),
     streamVersion: (stream) =>
       sql.unsafe<{ v: unknown }>(`SELECT COALESCE(MAX(version), 0) AS v FROM ${table} WHERE stream = ${ph(1)}`, [stream])
         .pipe(
