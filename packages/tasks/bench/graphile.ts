@@ -1,7 +1,6 @@
 /** Graphile Worker against the local PostgreSQL: addJobs (bulk), local queue + batched completion. */
 import { Logger, makeWorkerUtils, run as runWorker } from "graphile-worker"
-import pg from "pg"
-import { measure, type RunResult } from "./harness.ts"
+import { dropSchema, measure, type RunResult } from "./harness.ts"
 
 export const run = async (options: {
   readonly jobs: number
@@ -10,12 +9,7 @@ export const run = async (options: {
   readonly pgUrl: string
 }): Promise<RunResult> => {
   const schema = "mailroom_bench_graphile"
-  const drop = async () => {
-    const client = new pg.Client({ connectionString: options.pgUrl })
-    await client.connect()
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await client.end()
-  }
+  const drop = () => dropSchema(options.pgUrl, schema)
   await drop()
   const preset = {
     worker: {

@@ -1,4 +1,5 @@
 /** Shared measurement helpers of the tasks benchmark (run by Node with type stripping). */
+import pg from "pg"
 
 export interface RunResult {
   readonly system: string
@@ -92,4 +93,12 @@ export const measure = async (options: {
     processed: options.processed(),
     bulkSize: options.bulkSize
   }
+}
+
+/** Drops a peer's PostgreSQL schema (before and after its run). */
+export const dropSchema = async (pgUrl: string, schema: string): Promise<void> => {
+  const client = new pg.Client({ connectionString: pgUrl })
+  await client.connect()
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  await client.end()
 }

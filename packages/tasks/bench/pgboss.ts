@@ -1,7 +1,6 @@
 /** pg-boss against the local PostgreSQL: insert (bulk), work with batches. */
 import { PgBoss } from "pg-boss"
-import pg from "pg"
-import { measure, type RunResult } from "./harness.ts"
+import { dropSchema, measure, type RunResult } from "./harness.ts"
 
 export const run = async (options: {
   readonly jobs: number
@@ -10,12 +9,7 @@ export const run = async (options: {
   readonly pgUrl: string
 }): Promise<RunResult> => {
   const schema = "mailroom_bench_pgboss"
-  const drop = async () => {
-    const client = new pg.Client({ connectionString: options.pgUrl })
-    await client.connect()
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await client.end()
-  }
+  const drop = () => dropSchema(options.pgUrl, schema)
   await drop()
   const boss = new PgBoss({ connectionString: options.pgUrl, schema, max: 8 })
   boss.on("error", (e: unknown) => console.error("pg-boss error", e))

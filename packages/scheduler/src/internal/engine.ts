@@ -158,6 +158,9 @@ const kindAttributes = (name: string) => ({
   none: Metric.withAttributes(Metrics.waitTime, { target: name, kind: "none" })
 })
 
+/** The counters kept as plain numbers and pushed to their `Metric` in bulk. */
+const COUNTERS = ["submitted", "coalesced", "superseded", "combined", "dropped", "overloaded"] as const
+
 export class Engine {
   readonly config: EngineConfig
   readonly target: Target<Key, unknown, unknown, unknown, any>
@@ -727,29 +730,11 @@ export class Engine {
   private flushMetrics(): void {
     const u = this.unreported
     const ctx = this.config.context
-    if (u.submitted > 0) {
-      this.m.submitted.updateUnsafe(u.submitted, ctx)
-      u.submitted = 0
-    }
-    if (u.coalesced > 0) {
-      this.m.coalesced.updateUnsafe(u.coalesced, ctx)
-      u.coalesced = 0
-    }
-    if (u.superseded > 0) {
-      this.m.superseded.updateUnsafe(u.superseded, ctx)
-      u.superseded = 0
-    }
-    if (u.combined > 0) {
-      this.m.combined.updateUnsafe(u.combined, ctx)
-      u.combined = 0
-    }
-    if (u.dropped > 0) {
-      this.m.dropped.updateUnsafe(u.dropped, ctx)
-      u.dropped = 0
-    }
-    if (u.overloaded > 0) {
-      this.m.overloaded.updateUnsafe(u.overloaded, ctx)
-      u.overloaded = 0
+    for (const name of COUNTERS) {
+      if (u[name] > 0) {
+        this.m[name].updateUnsafe(u[name], ctx)
+        u[name] = 0
+      }
     }
     this.m.depth.updateUnsafe(this.stats.pending, ctx)
   }
