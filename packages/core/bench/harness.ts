@@ -197,3 +197,21 @@ export const heapPerItem = async <H>(
   kept = held
   return { value: perItem, rounds: [perItem], warmupRounds: 1, extra: { heapDeltaBytes: after - before } }
 }
+
+/**
+ * One spawn-rate round for a library whose actors are spawned and stopped by plain functions:
+ * times `spawnMany(count)` only, checks that every actor was spawned, then stops them.
+ */
+export const timeSpawns = <A>(
+  what: string,
+  spawnMany: (count: number) => Promise<Array<A>>,
+  stopAll: (actors: Array<A>) => Promise<void> | void
+) =>
+async (count: number): Promise<number> => {
+  const t0 = now()
+  const actors = await spawnMany(count)
+  const t1 = now()
+  check(what, actors.length, count)
+  await stopAll(actors)
+  return t1 - t0
+}

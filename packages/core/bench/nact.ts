@@ -17,6 +17,7 @@ import {
   throughput,
   timedRounds,
   spawnRate,
+  timeSpawns,
   type ProcessResult,
   type RoundOptions
 } from "./harness.ts"
@@ -128,11 +129,4 @@ const stopAll = async (refs: Array<Ref<Add>>): Promise<void> => {
 export const memory = (): Promise<ProcessResult> => heapPerItem(IDLE_ACTORS, spawnMany, stopAll, IDLE_WARMUP_ACTORS)
 
 export const spawn = (): Promise<ProcessResult> =>
-  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, async (count) => {
-    const t0 = now()
-    const refs = await spawnMany(count)
-    const t1 = now()
-    check("nact actors spawned", refs.length, count)
-    await stopAll(refs)
-    return t1 - t0
-  })
+  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, timeSpawns("nact actors spawned", spawnMany, stopAll))

@@ -17,6 +17,7 @@ import {
   throughput,
   timedRounds,
   spawnRate,
+  timeSpawns,
   type ProcessResult
 } from "./harness.ts"
 import { ASK_ROUND_TRIPS, ASK_SAMPLE_EVERY, IDLE_ACTORS, IDLE_WARMUP_ACTORS, SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, TELL_MESSAGES } from "./sizes.ts"
@@ -102,11 +103,4 @@ const stopAll = async (actors: Array<Actor<AnyActorLogic>>): Promise<void> => {
 export const memory = (): Promise<ProcessResult> => heapPerItem(IDLE_ACTORS, spawnMany, stopAll, IDLE_WARMUP_ACTORS)
 
 export const spawn = (): Promise<ProcessResult> =>
-  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, async (count) => {
-    const t0 = now()
-    const actors = await spawnMany(count)
-    const t1 = now()
-    check("xstate actors spawned", actors.length, count)
-    await stopAll(actors)
-    return t1 - t0
-  })
+  spawnRate(SPAWN_ACTORS, SPAWN_WARMUP_ACTORS, timeSpawns("xstate actors spawned", spawnMany, stopAll))
