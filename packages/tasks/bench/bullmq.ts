@@ -1,14 +1,9 @@
 /** BullMQ against the local Redis: Queue.addBulk, Worker with concurrency. */
 import { Queue, Worker } from "bullmq"
 import { createClient } from "redis"
-import { measure, type RunResult } from "./harness.ts"
+import { measure, type RunResult, type Workload } from "./harness.ts"
 
-export const run = async (options: {
-  readonly jobs: number
-  readonly concurrency: number
-  readonly singles: number
-  readonly redisUrl: string
-}): Promise<RunResult> => {
+export const run = async (options: Workload & { readonly redisUrl: string }): Promise<RunResult> => {
   // `ioredis` is not installed here; BullMQ takes a connected node-redis client instead.
   const connect = async () => {
     const client = createClient({ url: options.redisUrl })

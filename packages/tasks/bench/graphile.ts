@@ -1,13 +1,8 @@
 /** Graphile Worker against the local PostgreSQL: addJobs (bulk), local queue + batched completion. */
 import { Logger, makeWorkerUtils, run as runWorker } from "graphile-worker"
-import { dropSchema, measure, type RunResult } from "./harness.ts"
+import { dropSchema, measure, type RunResult, type Workload } from "./harness.ts"
 
-export const run = async (options: {
-  readonly jobs: number
-  readonly concurrency: number
-  readonly singles: number
-  readonly pgUrl: string
-}): Promise<RunResult> => {
+export const run = async (options: Workload & { readonly pgUrl: string }): Promise<RunResult> => {
   const schema = "mailroom_bench_graphile"
   const drop = () => dropSchema(options.pgUrl, schema)
   await drop()

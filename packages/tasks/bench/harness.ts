@@ -1,6 +1,13 @@
 /** Shared measurement helpers of the tasks benchmark (run by Node with type stripping). */
 import pg from "pg"
 
+/** What every system's run gets: how many jobs, at what concurrency, and how many single submits. */
+export interface Workload {
+  readonly jobs: number
+  readonly concurrency: number
+  readonly singles: number
+}
+
 export interface RunResult {
   readonly system: string
   readonly jobs: number

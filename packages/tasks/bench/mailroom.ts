@@ -7,13 +7,10 @@ import { PgClient } from "@effect/sql-pg"
 import { SqlJournal, SqliteClient } from "@mailroom/persistence"
 import { Scheduler } from "@mailroom/scheduler"
 import { Pipeline, TaskType } from "@mailroom/tasks"
-import { measure, type RunResult } from "./harness.ts"
+import { measure, type RunResult, type Workload } from "./harness.ts"
 
-export const run = async (options: {
+export const run = async (options: Workload & {
   readonly backend: "sqlite" | "pg"
-  readonly jobs: number
-  readonly concurrency: number
-  readonly singles: number
   readonly pgUrl?: string | undefined
 }): Promise<RunResult> => {
   let processed = 0

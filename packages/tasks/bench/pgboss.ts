@@ -1,13 +1,8 @@
 /** pg-boss against the local PostgreSQL: insert (bulk), work with batches. */
 import { PgBoss } from "pg-boss"
-import { dropSchema, measure, type RunResult } from "./harness.ts"
+import { dropSchema, measure, type RunResult, type Workload } from "./harness.ts"
 
-export const run = async (options: {
-  readonly jobs: number
-  readonly concurrency: number
-  readonly singles: number
-  readonly pgUrl: string
-}): Promise<RunResult> => {
+export const run = async (options: Workload & { readonly pgUrl: string }): Promise<RunResult> => {
   const schema = "mailroom_bench_pgboss"
   const drop = () => dropSchema(options.pgUrl, schema)
   await drop()
