@@ -29,7 +29,7 @@
  * }).pipe(Effect.provide(ActorSystem.layer()))
  * ```
  */
-import type { Duration, Effect, Scope } from "effect"
+import type { Duration, Effect } from "effect"
 import { Schema } from "effect"
 import type { ActorNameTaken, ActorStopped, AskTimeout, HandlerFailed, MailboxFull, MessageDecodeError, SystemClosed } from "./ActorError.js"
 import type * as Mailbox from "./Mailbox.js"
@@ -171,6 +171,3 @@ export const behavior = <P extends Schema.Top & { readonly Type: Message.Tagged 
 
 /** The message type of a behavior. */
 export type MessageOf<B> = B extends Behavior<infer M, any, any, any> ? M : never
-
-/** @internal scope type used by `ActorSystem.spawnScoped`. */
-export type SpawnScope = Scope.Scope
