@@ -11,6 +11,12 @@ import { measure, type RunResult, type Workload } from "./harness.ts"
 
 export const run = async (options: Workload & {
   readonly backend: "sqlite" | "pg"
+  /**
+   * Tasks a worker takes per pull (TaskType `batch`): the worker runs them one after another,
+   * so at most `concurrency` handlers run at once and `concurrency × batch` tasks are claimed
+   * (Graphile Worker's local queue plays the same part, pg-boss's `batchSize` too).
+   */
+  readonly batch: number
   readonly pgUrl?: string | undefined
 }): Promise<RunResult> => {
   let processed = 0
@@ -22,7 +28,7 @@ export const run = async (options: Workload & {
         processed++
       }),
     concurrency: options.concurrency,
-    batch: Number(process.env.MAILROOM_BENCH_BATCH ?? 1)
+    batch: options.batch
   })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mailroom-tasks-bench-"))
   const table = "mailroom_bench_tasks"
@@ -62,13 +68,14 @@ export const run = async (options: Workload & {
           })
         )
         return {
-          system: options.backend === "sqlite" ? "Mailroom (SQLite)" : "Mailroom (PostgreSQL)",
+          system: `${options.backend === "sqlite" ? "Mailroom (SQLite)" : "Mailroom (PostgreSQL)"}${options.batch === 1 ? ", batch 1" : ""}`,
           jobs: options.jobs,
           concurrency: options.concurrency,
           durability: options.backend === "sqlite"
             ? "SQLite WAL, synchronous=FULL: every ticket answered after its group commit is fsynced"
             : "PostgreSQL synchronous_commit=on: every ticket answered after its commit",
-          api: "FrontDesk.submitAll (1,000 per call) / submit; request log + 3 status events per task in the journal",
+          api: `FrontDesk.submitAll (1,000 per call) / submit; ${options.concurrency} workers taking up to ${options.batch} task(s) per pull ` +
+            `(at most ${options.concurrency * options.batch} claimed); statuses dispatched/running/succeeded journaled per task`,
           ...m,
           processed
         } satisfies RunResult

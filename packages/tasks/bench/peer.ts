@@ -11,10 +11,13 @@ const redisUrl = process.env.MAILROOM_REDIS_URL ?? "redis://127.0.0.1:6379"
 let result: RunResult
 switch (system) {
   case "mailroom-sqlite":
-    result = await (await import("./mailroom.ts")).run({ backend: "sqlite", jobs, concurrency, singles })
+    result = await (await import("./mailroom.ts")).run({ backend: "sqlite", batch: 10, jobs, concurrency, singles })
+    break
+  case "mailroom-sqlite-batch1":
+    result = await (await import("./mailroom.ts")).run({ backend: "sqlite", batch: 1, jobs, concurrency, singles })
     break
   case "mailroom-pg":
-    result = await (await import("./mailroom.ts")).run({ backend: "pg", jobs, concurrency, singles, pgUrl })
+    result = await (await import("./mailroom.ts")).run({ backend: "pg", batch: 10, jobs, concurrency, singles, pgUrl })
     break
   case "bullmq":
     result = await (await import("./bullmq.ts")).run({ jobs, concurrency, singles, redisUrl })

@@ -14,6 +14,7 @@
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { RunResult } from "./harness.ts"
@@ -33,6 +34,7 @@ interface Plan {
 
 const plans: Array<Plan> = [
   { system: "mailroom-sqlite", jobs: Math.round(100_000 * scale) },
+  { system: "mailroom-sqlite-batch1", jobs: Math.round(100_000 * scale), note: "each worker takes one task per pull (50 claimed at most)" },
   { system: "bullmq", jobs: Math.round(100_000 * scale) },
   { system: "graphile-worker", jobs: Math.round(100_000 * scale) },
   // pg-boss runs at a few thousand jobs/s here: 100,000 would take minutes.
@@ -64,6 +66,7 @@ const runPeer = (plan: Plan) =>
     })
   })
 
+const loadAtStart = os.loadavg().map((l) => l.toFixed(2)).join(" ")
 const raw: Array<RunResult & { readonly round: number }> = []
 const failures: Array<{ readonly system: string; readonly error: string }> = []
 for (let round = 1; round <= rounds; round++) {
@@ -126,8 +129,9 @@ for (const r of results) {
   console.log(`  ${r.system}: ${raw.filter((x) => x.system === r.system).map((x) => Math.round(x.jobsPerSec)).join(", ")}`)
 }
 
-const by = (system: string) => results.find((r) => r.system.startsWith(system))
+const by = (system: string) => results.find((r) => r.system === system || r.system.startsWith(system + " "))
 const subject = by("Mailroom (SQLite)")
+const batch1 = results.find((r) => r.system === "Mailroom (SQLite), batch 1")
 const figures: Array<Record<string, unknown>> = []
 for (const r of results) {
   figures.push({
@@ -155,7 +159,8 @@ for (const [peer, target] of targets) {
   }
   const ratio = subject.jobsPerSec / baseline.jobsPerSec
   const met = ratio >= target
-  console.log(`Mailroom (SQLite) vs ${peer}: ${ratio.toFixed(2)}× (target ≥ ${target}×) ${met ? "met" : "NOT met"}`)
+  const ratio1 = batch1 ? ` (with batch 1: ${(batch1.jobsPerSec / baseline.jobsPerSec).toFixed(2)}×)` : ""
+  console.log(`Mailroom (SQLite) vs ${peer}: ${ratio.toFixed(2)}× (target ≥ ${target}×) ${met ? "met" : "NOT met"}${ratio1}`)
   figures.push({
     name: `Mailroom (SQLite) jobs/s ÷ ${peer} jobs/s`,
     unit: "ratio",
@@ -164,7 +169,8 @@ for (const [peer, target] of targets) {
     baseline: { system: baseline.system, jobsPerSec: baseline.jobsPerSec },
     subject: { system: subject.system, jobsPerSec: subject.jobsPerSec },
     target,
-    met
+    met,
+    ...(batch1 ? { withBatch1: batch1.jobsPerSec / baseline.jobsPerSec } : {})
   })
 }
 fs.mkdirSync(resultsDir, { recursive: true })
@@ -172,7 +178,7 @@ const file = path.join(resultsDir, "tasks-throughput.json")
 fs.writeFileSync(file, JSON.stringify({
   benchmark: "tasks-throughput",
   date: new Date().toISOString(),
-  machine: "shared 2-core machine, other work running concurrently (noisy)",
+  machine: `2-core machine shared with other work; load average ${loadAtStart} at start, ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} at end`,
   rounds,
   protocol: `no-op handler, concurrency ${concurrency}; bulk submits of 1,000 (4 in flight) while workers run; ${singles} single submits one at a time for latency`,
   results,

@@ -79,10 +79,11 @@ describe("Crash", () => {
           ).all() as Array<{ type: string; data: string }>
           const accepted = new Set<string>()
           for (const e of events) {
-            const data = JSON.parse(e.data) as { tasks: Array<any> }
+            const data = JSON.parse(e.data) as { tasks: Array<any>; facts: Array<any> }
             if (e.type === "TasksAccepted") for (const t of data.tasks) accepted.add(t.id)
-            if (e.type === "TasksSucceeded") for (const [id] of data.tasks) finals.set(id, "succeeded")
-            if (e.type === "TasksFailed") for (const [id] of data.tasks) finals.set(id, "failed")
+            if (e.type === "TasksProgressed") {
+              for (const [kind, id] of data.facts) if (kind === "succeeded" || kind === "failed") finals.set(id, kind)
+            }
           }
           for (const id of acked) {
             assert.isTrue(accepted.has(id), `ticket ${id} was answered accepted but is not in the log`)

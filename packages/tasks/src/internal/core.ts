@@ -84,14 +84,22 @@ export type Fact =
 
 type Entry = Fact & { readonly done?: ((exit: Exit.Exit<void, Journal.AppendError>) => void) | undefined }
 
-const eventType = {
-  accepted: "TasksAccepted",
-  dispatched: "TasksDispatched",
-  running: "TasksRunning",
-  succeeded: "TasksSucceeded",
-  retrying: "TasksRetrying",
-  failed: "TasksFailed",
-  compensated: "TasksCompensated"
+/**
+ * Event types of the log. Accepted tasks go in `TasksAccepted` (with their payloads); every
+ * status report that arrives in one writer batch goes, in arrival order, into one
+ * `TasksProgressed` event (one row for hundreds of reports). Logs written before
+ * `TasksProgressed` existed hold one event per run of reports of one kind (`TasksDispatched`,
+ * `TasksRunning`, ...): replay still reads them.
+ */
+const ACCEPTED = "TasksAccepted"
+const PROGRESSED = "TasksProgressed"
+const legacyProgress = {
+  TasksDispatched: "dispatched",
+  TasksRunning: "running",
+  TasksSucceeded: "succeeded",
+  TasksRetrying: "retrying",
+  TasksFailed: "failed",
+  TasksCompensated: "compensated"
 } as const
 
 // Schemas of the stored events: the log is a boundary, so replay decodes with them.
@@ -106,6 +114,15 @@ const AcceptedEvent = Schema.Struct({
     at: Schema.Number
   }))
 })
+/** One report in a `TasksProgressed` event: `[kind, task id, attempt, ...details]`. */
+const ProgressFact = Schema.Union([
+  Schema.Tuple([Schema.Literals(["dispatched", "running"]), Schema.String, Schema.Number]),
+  Schema.Tuple([Schema.Literal("succeeded"), Schema.String, Schema.Number, Schema.Unknown]),
+  Schema.Tuple([Schema.Literal("retrying"), Schema.String, Schema.Number, Schema.String, Schema.Number]),
+  Schema.Tuple([Schema.Literals(["failed", "compensated"]), Schema.String, Schema.Number, Schema.String])
+])
+const ProgressedEvent = Schema.Struct({ at: Schema.Number, facts: Schema.Array(ProgressFact) })
+// The per-kind events of older logs.
 const ProgressEvent = Schema.Struct({ at: Schema.Number, tasks: Schema.Array(Schema.Tuple([Schema.String, Schema.Number])) })
 const SucceededEvent = Schema.Struct({
   at: Schema.Number,
@@ -121,6 +138,7 @@ const FailedEvent = Schema.Struct({
 })
 
 const decodeAccepted = SchemaParser.decodeUnknownExit(AcceptedEvent)
+const decodeProgressed = SchemaParser.decodeUnknownExit(ProgressedEvent)
 const decodeProgress = SchemaParser.decodeUnknownExit(ProgressEvent)
 const decodeSucceeded = SchemaParser.decodeUnknownExit(SucceededEvent)
 const decodeRetrying = SchemaParser.decodeUnknownExit(RetryingEvent)
@@ -285,35 +303,42 @@ export class Core {
 
   private encode(entries: ReadonlyArray<Entry>, at: number): Array<Journal.EventData> {
     const events: Array<Journal.EventData> = []
-    let kind: Fact["kind"] | undefined
-    let rows: Array<unknown> = []
+    let accepted: Array<AcceptedTask> | undefined
+    let facts: Array<unknown> | undefined
     const flush = () => {
-      if (kind === undefined) return
-      events.push({ id: `${this.runId}.${this.seq++}`, type: eventType[kind], schemaVersion: 1, data: { at, tasks: rows } })
-      rows = []
+      if (accepted !== undefined) {
+        events.push({ id: `${this.runId}.${this.seq++}`, type: ACCEPTED, schemaVersion: 1, data: { at, tasks: accepted } })
+        accepted = undefined
+      }
+      if (facts !== undefined) {
+        events.push({ id: `${this.runId}.${this.seq++}`, type: PROGRESSED, schemaVersion: 1, data: { at, facts } })
+        facts = undefined
+      }
     }
     for (const e of entries) {
-      if (e.kind !== kind) {
-        flush()
-        kind = e.kind
+      // Runs alternate at most between the two kinds of event, so the log keeps arrival order.
+      if (e.kind === "accepted") {
+        if (facts !== undefined) flush()
+        accepted ??= []
+        for (const t of e.tasks) accepted.push(t)
+        continue
       }
+      if (accepted !== undefined) flush()
+      facts ??= []
       switch (e.kind) {
-        case "accepted":
-          for (const t of e.tasks) rows.push(t)
-          break
         case "dispatched":
         case "running":
-          rows.push([e.id, e.attempt])
+          facts.push([e.kind, e.id, e.attempt])
           break
         case "succeeded":
-          rows.push([e.id, e.attempt, e.output === undefined ? null : e.output])
+          facts.push([e.kind, e.id, e.attempt, e.output === undefined ? null : e.output])
           break
         case "retrying":
-          rows.push([e.id, e.attempt, e.error, e.retryAt])
+          facts.push([e.kind, e.id, e.attempt, e.error, e.retryAt])
           break
         case "failed":
         case "compensated":
-          rows.push([e.id, e.attempt, e.error])
+          facts.push([e.kind, e.id, e.attempt, e.error])
       }
     }
     flush()
@@ -331,15 +356,20 @@ export class Core {
     }
     const at = typeof (event.data as { at?: unknown })?.at === "number" ? (event.data as { at: number }).at : 0
     switch (event.type) {
-      case "TasksAccepted": {
+      case ACCEPTED: {
         const d = fail(decodeAccepted(event.data))
         return d instanceof CorruptLog ? d : { at, facts: [{ kind: "accepted", tasks: d.tasks }] }
+      }
+      case PROGRESSED: {
+        const d = fail(decodeProgressed(event.data))
+        if (d instanceof CorruptLog) return d
+        return { at, facts: d.facts.map(progressFact) }
       }
       case "TasksDispatched":
       case "TasksRunning": {
         const d = fail(decodeProgress(event.data))
         if (d instanceof CorruptLog) return d
-        const kind = event.type === "TasksDispatched" ? "dispatched" as const : "running" as const
+        const kind = legacyProgress[event.type]
         return { at, facts: d.tasks.map(([id, attempt]) => ({ kind, id, attempt })) }
       }
       case "TasksSucceeded": {
@@ -359,7 +389,7 @@ export class Core {
       case "TasksCompensated": {
         const d = fail(decodeFailed(event.data))
         if (d instanceof CorruptLog) return d
-        const kind = event.type === "TasksFailed" ? "failed" as const : "compensated" as const
+        const kind = legacyProgress[event.type]
         return { at, facts: d.tasks.map(([id, attempt, error]) => ({ kind, id, attempt, error })) }
       }
       default:
@@ -505,6 +535,21 @@ export class Core {
   /** Live tasks, oldest first (Map keeps acceptance order). */
   oldest(): TaskRecord | undefined {
     return this.live.values().next().value
+  }
+}
+
+const progressFact = (f: typeof ProgressFact.Type): Exclude<Fact, { kind: "accepted" }> => {
+  switch (f[0]) {
+    case "dispatched":
+    case "running":
+      return { kind: f[0], id: f[1], attempt: f[2] }
+    case "succeeded":
+      return { kind: f[0], id: f[1], attempt: f[2], output: f[3] }
+    case "retrying":
+      return { kind: f[0], id: f[1], attempt: f[2], error: f[3], retryAt: f[4] }
+    case "failed":
+    case "compensated":
+      return { kind: f[0], id: f[1], attempt: f[2], error: f[3] }
   }
 }
 
