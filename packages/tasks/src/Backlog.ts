@@ -3,6 +3,9 @@
  * oldest of them, arrival and completion rates, and latency from acceptance to final status.
  * It publishes them as Effect `Metric`s every `interval` and answers a `Snapshot` at any time;
  * the `Autoscaler` and `Admission` control read the snapshot.
+ *
+ * Every metric carries the attribute `stream` (the pipeline's request-log stream), so several
+ * pipelines in one process publish separate series; the depth also goes out per `task_type`.
  */
 import { Duration, Effect, Metric, Schedule } from "effect"
 import type { Scope } from "effect"
@@ -66,6 +69,17 @@ export const make = Effect.fnUntraced(function*(options: {
   let p50 = 0
   let p99 = 0
   const alpha = 0.5
+  const stream = core.options.stream
+  const tagged = <A, S>(metric: Metric.Metric<A, S>) => Metric.withAttributes(metric, { stream })
+  const m = {
+    depth: tagged(depth),
+    oldestAge: tagged(oldestAge),
+    arrivals: tagged(arrivals),
+    completions: tagged(completions),
+    arrivalRate: tagged(arrivalRate),
+    completionRate: tagged(completionRate),
+    latency: tagged(latency)
+  }
 
   const snapshot = (): Snapshot => {
     const oldest = core.oldest()
@@ -103,17 +117,17 @@ export const make = Effect.fnUntraced(function*(options: {
     }
     const s = snapshot()
     return Effect.gen(function*() {
-      yield* Metric.update(depth, s.depth)
-      yield* Metric.update(oldestAge, s.oldestAgeMs)
-      if (newArrivals > 0) yield* Metric.update(arrivals, newArrivals)
-      if (newCompletions > 0) yield* Metric.update(completions, newCompletions)
-      yield* Metric.update(arrivalRate, s.arrivalRate)
-      yield* Metric.update(completionRate, s.completionRate)
+      yield* Metric.update(m.depth, s.depth)
+      yield* Metric.update(m.oldestAge, s.oldestAgeMs)
+      if (newArrivals > 0) yield* Metric.update(m.arrivals, newArrivals)
+      if (newCompletions > 0) yield* Metric.update(m.completions, newCompletions)
+      yield* Metric.update(m.arrivalRate, s.arrivalRate)
+      yield* Metric.update(m.completionRate, s.completionRate)
       // At most 1,000 samples per interval go into the histogram (evenly spaced quantiles).
       const step = Math.max(1, Math.floor(latencies.length / 1000))
-      for (let i = 0; i < latencies.length; i += step) yield* Metric.update(latency, latencies[i]!)
+      for (let i = 0; i < latencies.length; i += step) yield* Metric.update(m.latency, latencies[i]!)
       for (const [type, n] of core.depthByType) {
-        yield* Metric.update(Metric.withAttributes(depth, { task_type: type }), n)
+        yield* Metric.update(Metric.withAttributes(depth, { stream, task_type: type }), n)
       }
     })
   })

@@ -109,9 +109,13 @@ describe("Admission, Backlog and Autoscaler", () => {
       assert.isAbove(s.arrivalRate, 0)
       assert.isAbove(s.completionRate, 0)
       yield* p.backlog.tick
-      assert.strictEqual((yield* Metric.value(Backlog.depth)).value, 3)
-      assert.strictEqual((yield* Metric.value(Backlog.completions)).count, 2)
-      assert.strictEqual((yield* Metric.value(Backlog.latency)).count, 2)
+      // Each pipeline publishes its own series, tagged with its request-log stream.
+      const ofLog = { stream: "mailroom-tasks" }
+      assert.strictEqual((yield* Metric.value(Metric.withAttributes(Backlog.depth, ofLog))).value, 3)
+      assert.strictEqual((yield* Metric.value(Metric.withAttributes(Backlog.completions, ofLog))).count, 2)
+      assert.strictEqual((yield* Metric.value(Metric.withAttributes(Backlog.latency, ofLog))).count, 2)
+      const other = { stream: "other-log" }
+      assert.strictEqual((yield* Metric.value(Metric.withAttributes(Backlog.completions, other))).count, 0)
     }).pipe(Effect.scoped, Effect.provide(env()), Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it("autoscaler decision: grow by half under backlog, shrink by a quarter when idle, within bounds", () => {
