@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Journal } from "@mailroom/persistence"
-import { Pipeline, TaskType } from "@mailroom/tasks"
+import { Pipeline, TaskError, TaskLog, TaskType } from "@mailroom/tasks"
 import { env, memoryJournal, settle } from "./support.js"
 
 const Email = Schema.Struct({ to: Schema.String, body: Schema.String, priority: Schema.Number })
@@ -275,4 +275,33 @@ describe("Reconciler and recovery", () => {
         assert.deepStrictEqual([open.status, open.output, open.attempt], ["succeeded", "new output", 2])
       }).pipe(Effect.scoped, Effect.provide(env(journal)))
     }))
+  it.effect("TaskLog.decode reads the log from outside the pipeline; a bad event is a CorruptLog naming it", () =>
+    Effect.gen(function*() {
+      const Send = makeEmail((e) => Effect.succeed(`sent to ${e.to}`))
+      const p = yield* Pipeline.make({ types: [Send], stream: "log" })
+      const ticket = yield* p.frontDesk.submit(Send, ok)
+      yield* p.status.awaitFinal(ticket)
+      yield* settle()
+      const journal = yield* Journal.Journal
+      const seen: Array<string> = []
+      for (const event of yield* journal.readStream("log")) {
+        const decoded = TaskLog.decode(event)
+        if (decoded instanceof TaskError.CorruptLog) return assert.fail(decoded.message)
+        for (const fact of decoded.facts) {
+          if (fact.kind === "accepted") seen.push(...fact.tasks.map((t) => `accepted ${t.id} ${JSON.stringify(t.payload)}`))
+          else seen.push(`${fact.kind} ${fact.id}${fact.kind === "succeeded" ? ` ${String(fact.output)}` : ""}`)
+        }
+      }
+      assert.deepStrictEqual(seen, [
+        `accepted ${ticket.id} ${JSON.stringify(ok)}`,
+        `dispatched ${ticket.id}`,
+        `running ${ticket.id}`,
+        `succeeded ${ticket.id} sent to a@example.com`
+      ])
+      const bad = TaskLog.decode({ position: 7, stream: "log", version: 3, id: "x", type: "TasksProgressed", schemaVersion: 1, data: { at: 1, facts: [["exploded", "t-1", 1]] } })
+      assert.instanceOf(bad, TaskError.CorruptLog)
+      assert.include(bad.message, "7")
+      const unknown = TaskLog.decode({ position: 8, stream: "log", version: 4, id: "y", type: "Nope", schemaVersion: 1, data: {} })
+      assert.instanceOf(unknown, TaskError.CorruptLog)
+    }).pipe(Effect.scoped, Effect.provide(env())))
 })

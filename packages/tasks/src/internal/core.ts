@@ -186,6 +186,58 @@ export const encodeOutput = (type: TaskType.Any, value: unknown): unknown => {
   return Exit.isSuccess(exit) ? exit.value : null
 }
 
+/** Turns a stored event of a task log back into facts (replay, and tools reading the log). */
+export const decodeEvent = (event: Journal.RecordedEvent): { readonly at: number; readonly facts: ReadonlyArray<Fact> } | CorruptLog => {
+  const corrupt = (issue: SchemaIssue.Issue) =>
+    new CorruptLog({ stream: event.stream, position: event.position, reason: formatter(issue).issues.map((i) => i.message).join("; ") })
+  const fail = <A>(exit: Exit.Exit<A, SchemaIssue.Issue>): A | CorruptLog => {
+    if (Exit.isSuccess(exit)) return exit.value
+    const e = Cause.findErrorOption(exit.cause)
+    return e._tag === "Some" ? corrupt(e.value) : new CorruptLog({ stream: event.stream, position: event.position, reason: "undecodable" })
+  }
+  const at = typeof (event.data as { at?: unknown })?.at === "number" ? (event.data as { at: number }).at : 0
+  switch (event.type) {
+    case ACCEPTED: {
+      const d = fail(decodeAccepted(event.data))
+      return d instanceof CorruptLog ? d : { at, facts: [{ kind: "accepted", tasks: d.tasks }] }
+    }
+    case PROGRESSED: {
+      const d = fail(decodeProgressed(event.data))
+      if (d instanceof CorruptLog) return d
+      return { at, facts: d.facts.map(progressFact) }
+    }
+    case "TasksDispatched":
+    case "TasksRunning": {
+      const d = fail(decodeProgress(event.data))
+      if (d instanceof CorruptLog) return d
+      const kind = legacyProgress[event.type]
+      return { at, facts: d.tasks.map(([id, attempt]) => ({ kind, id, attempt })) }
+    }
+    case "TasksSucceeded": {
+      const d = fail(decodeSucceeded(event.data))
+      if (d instanceof CorruptLog) return d
+      return { at, facts: d.tasks.map(([id, attempt, output]) => ({ kind: "succeeded" as const, id, attempt, output })) }
+    }
+    case "TasksRetrying": {
+      const d = fail(decodeRetrying(event.data))
+      if (d instanceof CorruptLog) return d
+      return {
+        at,
+        facts: d.tasks.map(([id, attempt, error, retryAt]) => ({ kind: "retrying" as const, id, attempt, error, retryAt }))
+      }
+    }
+    case "TasksFailed":
+    case "TasksCompensated": {
+      const d = fail(decodeFailed(event.data))
+      if (d instanceof CorruptLog) return d
+      const kind = legacyProgress[event.type]
+      return { at, facts: d.tasks.map(([id, attempt, error]) => ({ kind, id, attempt, error })) }
+    }
+    default:
+      return new CorruptLog({ stream: event.stream, position: event.position, reason: `unknown event type ${event.type}` })
+  }
+}
+
 /** Options of the core. */
 export interface CoreOptions {
   readonly stream: string
@@ -347,54 +399,7 @@ export class Core {
 
   /** Turns a stored event back into facts (replay). */
   decode(event: Journal.RecordedEvent): { readonly at: number; readonly facts: ReadonlyArray<Fact> } | CorruptLog {
-    const corrupt = (issue: SchemaIssue.Issue) =>
-      new CorruptLog({ stream: event.stream, position: event.position, reason: formatter(issue).issues.map((i) => i.message).join("; ") })
-    const fail = <A>(exit: Exit.Exit<A, SchemaIssue.Issue>): A | CorruptLog => {
-      if (Exit.isSuccess(exit)) return exit.value
-      const e = Cause.findErrorOption(exit.cause)
-      return e._tag === "Some" ? corrupt(e.value) : new CorruptLog({ stream: event.stream, position: event.position, reason: "undecodable" })
-    }
-    const at = typeof (event.data as { at?: unknown })?.at === "number" ? (event.data as { at: number }).at : 0
-    switch (event.type) {
-      case ACCEPTED: {
-        const d = fail(decodeAccepted(event.data))
-        return d instanceof CorruptLog ? d : { at, facts: [{ kind: "accepted", tasks: d.tasks }] }
-      }
-      case PROGRESSED: {
-        const d = fail(decodeProgressed(event.data))
-        if (d instanceof CorruptLog) return d
-        return { at, facts: d.facts.map(progressFact) }
-      }
-      case "TasksDispatched":
-      case "TasksRunning": {
-        const d = fail(decodeProgress(event.data))
-        if (d instanceof CorruptLog) return d
-        const kind = legacyProgress[event.type]
-        return { at, facts: d.tasks.map(([id, attempt]) => ({ kind, id, attempt })) }
-      }
-      case "TasksSucceeded": {
-        const d = fail(decodeSucceeded(event.data))
-        if (d instanceof CorruptLog) return d
-        return { at, facts: d.tasks.map(([id, attempt, output]) => ({ kind: "succeeded" as const, id, attempt, output })) }
-      }
-      case "TasksRetrying": {
-        const d = fail(decodeRetrying(event.data))
-        if (d instanceof CorruptLog) return d
-        return {
-          at,
-          facts: d.tasks.map(([id, attempt, error, retryAt]) => ({ kind: "retrying" as const, id, attempt, error, retryAt }))
-        }
-      }
-      case "TasksFailed":
-      case "TasksCompensated": {
-        const d = fail(decodeFailed(event.data))
-        if (d instanceof CorruptLog) return d
-        const kind = legacyProgress[event.type]
-        return { at, facts: d.tasks.map(([id, attempt, error]) => ({ kind, id, attempt, error })) }
-      }
-      default:
-        return new CorruptLog({ stream: event.stream, position: event.position, reason: `unknown event type ${event.type}` })
-    }
+    return decodeEvent(event)
   }
 
   /** Rebuilds the index from the log (start-up); answers how many events were read. */
