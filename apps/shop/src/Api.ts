@@ -19,12 +19,12 @@ export class FrontDesk extends HttpApiGroup.make("frontDesk")
       payload: Order,
       success: Accepted.pipe(HttpApiSchema.status(202)),
       error: [Problem.pipe(HttpApiSchema.status(400)), OverloadedBody.pipe(HttpApiSchema.status(429))]
-    }).annotate(OpenApi.Description, "Submit an order. Answers 202 at once with a ticket and a Location to poll; 429 with Retry-After past the backlog's high-water mark; 400 naming the invalid field; 413 above 16 KiB; 422 when an Idempotency-Key is reused for a different order."),
+    }).annotate(OpenApi.Description, "Submit an order. Answers 202 at once with a ticket and a Location to poll; 429 with Retry-After past the backlog's high-water mark or when the customer is over its rate limit; 400 naming the invalid field; 413 above 16 KiB; 422 when an Idempotency-Key is reused for a different order."),
     HttpApiEndpoint.get("getTicket", "/tickets/:id", {
       params: { id: Schema.String },
       success: Ticket,
       error: Problem.pipe(HttpApiSchema.status(404))
-    }).annotate(OpenApi.Description, "The ticket's current status: accepted, dispatched, running, succeeded or failed."),
+    }).annotate(OpenApi.Description, "The ticket's current status (the status of the order's task in the pipeline): accepted, dispatched, running, retrying, succeeded or failed."),
     HttpApiEndpoint.get("latestTickets", "/tickets", {
       success: Schema.Array(Ticket)
     }).annotate(OpenApi.Description, "The most recent tickets, newest first.")

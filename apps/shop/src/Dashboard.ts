@@ -31,7 +31,7 @@ export const html = `<!doctype html>
   .tile small { color:var(--dim); }
   table { width:100%; border-collapse:collapse; font-size:12px; }
   td, th { text-align:left; padding:3px 6px; border-bottom:1px solid #26313d; white-space:nowrap; }
-  .st-succeeded { color:var(--b); } .st-failed { color:var(--c); } .st-running { color:var(--d); } .st-dispatched { color:var(--a); } .st-accepted { color:var(--dim); }
+  .st-succeeded { color:var(--b); } .st-failed { color:var(--c); } .st-running { color:var(--d); } .st-retrying { color:var(--e); } .st-dispatched { color:var(--a); } .st-accepted { color:var(--dim); }
   form { display:flex; gap:6px; margin-bottom:8px; flex-wrap:wrap; }
   input, select, button { background:#121a22; color:var(--fg); border:1px solid #33414f; border-radius:4px; padding:4px 6px; }
   #order-result { color:var(--dim); font-size:12px; }
@@ -40,7 +40,7 @@ export const html = `<!doctype html>
 <body>
 <header>
   <h1>Mailroom shop</h1>
-  <span class="why">orders are recorded and answered at once; the warehouse bundles them per item, the pool scales, and past the high-water mark the desk throttles.</span>
+  <span class="why">orders are recorded and answered at once; each line becomes a pick, picks of an item combine into one warehouse job, the pool scales, and past the high-water mark the desk throttles.</span>
   <span id="phase"></span>
   <span id="conn">connecting…</span>
 </header>
@@ -63,7 +63,7 @@ export const html = `<!doctype html>
   <section class="panel">
     <h2>Merged by the scheduler (per second)</h2>
     <canvas id="chart-merge" data-points="0"></canvas>
-    <div class="legend"><span style="color:var(--b)">■ combined (order lines folded into a job)</span><span style="color:var(--a)">■ coalesced (stock look-ups shared)</span><span style="color:var(--d)">■ superseded (price writes skipped)</span></div>
+    <div class="legend"><span style="color:var(--b)">■ combined (picks folded into a job)</span><span style="color:var(--a)">■ coalesced (stock look-ups shared)</span><span style="color:var(--d)">■ superseded (price writes skipped)</span></div>
   </section>
   <section class="panel">
     <h2>Totals</h2>

@@ -1,36 +1,57 @@
 /**
- * The shop's front desk and the minimum task pipeline behind it (`ShopDesk`).
+ * The shop's front desk, built on the task pipeline of `@mailroom/tasks`.
  *
- * Record first, answer fast: `submit` checks admission (the backlog's high-water mark), appends
- * `OrderAccepted` to the ticket's journal stream (durable before the answer) and returns the
- * ticket at once. Then every order line goes to the scheduler as a `combine` operation keyed by
- * sku (multi-item orders split), the warehouse's pulling workers do the bundled jobs, and when
- * the last line of an order is picked `OrderSucceeded` is appended and the ticket's status
- * changes. On start the desk replays the journal: tickets accepted by an earlier run and never
- * finished (a Ctrl-C in the middle of a rush) are dispatched again, so nothing accepted is lost.
+ * Two pipelines share the journal and the scheduler:
  *
- * This is the app's own small pipeline, written while `@mailroom/tasks` (the framework's full
- * pipeline: reconciler, sagas, per-tenant limits) was still being built; the rest of the app
- * talks to it only through the `Desk` service below, so switching is one Layer.
+ * - **orders** (request log: stream `shop-orders`): `submit` hands the order to the pipeline's
+ *   `FrontDesk` as an `order` task — payload `PlacedOrder`, the HTTP `Idempotency-Key` as the
+ *   task's idempotency key, the customer as the tenant. Admission control refuses it with
+ *   `Overloaded` past the backlog's high-water mark or when the customer is over its rate; else
+ *   it is appended to the log (durable before the answer) and its ticket is the order's ticket.
+ *   The `order` handler splits the order: one `pick` task per line, with the idempotency key
+ *   `<order ticket>:<line index>` (an order run again — retry, reconciler, restart — finds its
+ *   picks instead of picking twice), then waits for their final status.
+ * - **warehouse** (stream `shop-warehouse`): `pick` tasks combine per cart in the scheduler
+ *   while the pickers are busy (see `Warehouse.ts`); its pool is the warehouse, resized by the
+ *   pipeline's autoscaler.
  *
- * Journal layout: stream `ticket-<id>`, events `OrderAccepted` (v1) then `OrderSucceeded` (v1).
- * The in-between statuses (`dispatched`, `running`) are kept in memory only.
+ * Why two pipelines and not one: admission counts every live task of a pipeline. With picks in
+ * the same pipeline the high-water mark would count lines instead of orders, and an order's own
+ * picks could be refused by the mark (or by its customer's rate) after the order was accepted.
+ * The warehouse pipeline has no admission limits: whatever the desk accepted gets picked.
+ *
+ * Statuses (`accepted → dispatched → running → succeeded`, `retrying`, `failed`), recovery on
+ * start (every unfinished order and pick is dispatched again), the reconcilers and the
+ * idempotency keys all come from the pipelines and are durable in the log. What the desk keeps
+ * itself: the order details shown on a ticket (customer, lines, source) — the pipeline's status
+ * does not carry the payload — read back on start from the acceptances in `shop-orders` (with
+ * `TaskLog.decode`, the pipeline's reader of its log format), and the run's counters for the terminal and the dashboard.
  */
-import { Context, Effect, Exit, Layer, Metric, Queue, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Metric, Schema } from "effect"
+import type { Scope } from "effect"
 import { Journal } from "@mailroom/persistence"
-import { Operation, Scheduler } from "@mailroom/scheduler"
-import { createHash, randomUUID } from "node:crypto"
-import { Order, type Ticket } from "./Order.js"
+import type { Scheduler } from "@mailroom/scheduler"
+import { Pipeline, TaskError, TaskLog, TaskType, Ticket as TaskTicket } from "@mailroom/tasks"
+import { createHash } from "node:crypto"
+import { type Order, PlacedOrder, type Source, type Ticket } from "./Order.js"
 import * as Warehouse from "./Warehouse.js"
 
-/** The backlog is past its high-water mark: the desk refuses new work instead of falling over. */
+/**
+ * Admission refused the order: the backlog is past its high-water mark (`reason: "backlog"`)
+ * or the customer is over its rate limit (`reason: "tenant-rate"`). Nothing was recorded.
+ */
 export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
+  reason: Schema.Literals(["backlog", "tenant-rate"]),
+  customer: Schema.String,
   backlog: Schema.Number,
   highWater: Schema.Number,
-  retryAfterSeconds: Schema.Number
+  retryAfterSeconds: Schema.Number,
+  detail: Schema.String
 }) {
   override get message(): string {
-    return `the shop is overloaded: ${this.backlog} orders waiting (high-water mark ${this.highWater}); retry after ${this.retryAfterSeconds} s`
+    return this.reason === "backlog"
+      ? `the shop is overloaded: ${this.backlog} orders waiting (high-water mark ${this.highWater}); retry after ${this.retryAfterSeconds} s`
+      : `customer ${JSON.stringify(this.customer)} is placing orders too fast (${this.detail}); retry after ${this.retryAfterSeconds} s`
   }
 }
 
@@ -44,7 +65,7 @@ export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>
   }
 }
 
-/** The journal failed or holds something the desk cannot read. */
+/** The journal or a pipeline failed, or holds something the desk cannot read. */
 export class DeskError extends Schema.TaggedError<DeskError>()("DeskError", {
   operation: Schema.String,
   reason: Schema.String
@@ -54,14 +75,34 @@ export class DeskError extends Schema.TaggedError<DeskError>()("DeskError", {
   }
 }
 
-/** Live figures of the pipeline, cumulative counters plus current levels. */
+/** Some picks of an order failed for good: the `order` task fails (and is retried per its schedule). */
+export class PickFailed extends Schema.TaggedError<PickFailed>()("PickFailed", {
+  order: Schema.String,
+  lines: Schema.Array(Schema.Struct({ line: Schema.Number, sku: Schema.String, error: Schema.String }))
+}) {
+  override get message(): string {
+    return `order ${this.order}: ${this.lines.map((l) => `line ${l.line} (${l.sku}) ${l.error}`).join("; ")}`
+  }
+}
+
+/** Live figures of the desk: counters of this run plus current levels. */
 export interface Figures {
+  /** Orders accepted in this run (idempotent resubmissions not counted). */
   readonly accepted: number
+  /** Orders that reached a final status in this run (recovered ones included). */
   readonly completed: number
+  /** Orders refused with `Overloaded` in this run, for either reason. */
   readonly throttled: number
+  /** ... of which because the customer was over its rate limit. */
+  readonly throttledByTenant: number
   readonly duplicates: number
+  /** Unfinished orders found in the log on start and dispatched again. */
   readonly recovered: number
-  /** Orders accepted and not finished. */
+  /** Unfinished picks found in the log on start and dispatched again. */
+  readonly recoveredPicks: number
+  /** Orders and picks the reconcilers dispatched again because they went quiet. */
+  readonly reconciled: number
+  /** Orders accepted and not final. */
   readonly backlog: number
   /** Age of the oldest unfinished order (ms). */
   readonly oldestAgeMs: number
@@ -70,12 +111,24 @@ export interface Figures {
   readonly busyWorkers: number
   readonly minWorkers: number
   readonly maxWorkers: number
+  /** Warehouse jobs done (handler runs of `pick`, each one or more combined picks). */
   readonly jobs: number
   readonly units: number
-  /** Order lines pending in the scheduler, not yet handed to the warehouse. */
+  /** Picks pending in the scheduler, not yet handed to a picker. */
   readonly pendingLines: number
-  readonly queuedJobs: number
-  readonly warehouse: Scheduler.LaneStats
+  /** The scheduler lane of the `pick` pool: submitted, dispatched, combined, ... */
+  readonly warehouse: {
+    readonly submitted: number
+    readonly dispatched: number
+    readonly combined: number
+    readonly pending: number
+  }
+}
+
+/** A customer's rate limit (a token bucket: `perSecond`, up to `burst` at once). */
+export interface TenantRate {
+  readonly perSecond: number
+  readonly burst?: number | undefined
 }
 
 /** How the desk is set up. */
@@ -85,8 +138,10 @@ export interface Options {
   readonly minWorkers: number
   readonly maxWorkers: number
   readonly timing: Warehouse.Timing
-  /** Finished tickets kept in memory for `status`/`latest` (older ones are read from the journal). */
-  readonly keepFinished?: number | undefined
+  /** Per-customer rate limit; `undefined` = none. */
+  readonly tenantRate?: TenantRate | undefined
+  /** Final tickets kept for `status` (default 50,000); older ones answer "not found". */
+  readonly retain?: number | undefined
 }
 
 /** Sensible defaults: a small warehouse that a flood can overwhelm within seconds. */
@@ -94,291 +149,316 @@ export const defaults: Options = {
   highWater: 3000,
   minWorkers: 1,
   maxWorkers: 8,
-  timing: { setupMs: 12, perUnitMs: 4 }
+  timing: { setupMs: 12, perUnitMs: 4 },
+  tenantRate: { perSecond: 20, burst: 40 }
 }
+
+/** The journal streams of the two request logs. */
+export const streams = { orders: "shop-orders", warehouse: "shop-warehouse" } as const
 
 /** The front desk service. */
 export class Desk extends Context.Service<Desk, {
-  /** Validates nothing (callers decode with `Order`), admits, records, answers the ticket. */
+  /** Admits, records, answers the ticket (callers decode the order with `Order` first). */
   readonly submit: (
     order: Order,
-    options: { readonly idempotencyKey?: string | undefined; readonly source: Ticket["source"] }
+    options: { readonly idempotencyKey?: string | undefined; readonly source: Source }
   ) => Effect.Effect<{ readonly ticket: Ticket; readonly duplicate: boolean }, Overloaded | IdempotencyConflict | DeskError>
-  /** The ticket's current status; `undefined` when no such ticket was ever accepted. */
+  /** The ticket's current status; `undefined` when no such ticket is known. */
   readonly status: (id: string) => Effect.Effect<Ticket | undefined, DeskError>
   /** The most recent tickets (newest first), optionally only from one source. */
-  readonly latest: (n: number, source?: Ticket["source"]) => ReadonlyArray<Ticket>
+  readonly latest: (n: number, source?: Source) => ReadonlyArray<Ticket>
   readonly figures: () => Figures
-  /** The warehouse pool, for the autoscaler. */
-  readonly pool: Warehouse.Pool
+  /** The pipelines behind the desk (for tests and introspection). */
+  readonly orders: Pipeline.Pipeline
+  readonly warehouse: Pipeline.Pipeline
 }>()("@mailroom/shop/Desk") {}
 
-/** Prometheus-visible figures of the shop. */
+/** Prometheus-visible figures of the shop (next to the pipelines' `mailroom_tasks_*`). */
 export const metrics = {
   accepted: Metric.counter("mailroom_shop_orders_accepted", { description: "orders accepted by the front desk", incremental: true }),
-  completed: Metric.counter("mailroom_shop_orders_completed", { description: "orders whose every line was picked", incremental: true }),
+  completed: Metric.counter("mailroom_shop_orders_completed", { description: "orders that reached a final status", incremental: true }),
   throttled: Metric.counter("mailroom_shop_orders_throttled", { description: "orders refused with Overloaded (HTTP 429)", incremental: true }),
   backlog: Metric.gauge("mailroom_shop_backlog", { description: "orders accepted and not finished" }),
   oldestAge: Metric.gauge("mailroom_shop_backlog_oldest_age_ms", { description: "age of the oldest unfinished order (ms)" }),
   workers: Metric.gauge("mailroom_shop_workers", { description: "warehouse pool size" })
 }
 
-const ticketIdFor = (key: string) => "t-" + createHash("sha256").update(key).digest("hex").slice(0, 24)
-const streamOf = (id: string) => `ticket-${id}`
+const SAFE_TENANT = /^[A-Za-z0-9_.@-]{1,64}$/
 
-const AcceptedData = Schema.Struct({
-  customer: Schema.String,
-  lines: Order.fields.lines,
-  acceptedAt: Schema.Number,
-  source: Schema.Literals(["api", "load"])
-})
-const decodeAccepted = Schema.decodeUnknownResult(AcceptedData)
+/**
+ * The pipeline tenant of a customer. Tenants are 1..128 of `[A-Za-z0-9_.:@-]`; any customer
+ * name is allowed, so other names are cleaned and made unique with a hash (the extra `:` keeps
+ * the two forms apart).
+ */
+export const tenantOf = (customer: string): string =>
+  SAFE_TENANT.test(customer)
+    ? `customer:${customer}`
+    : `customer:${customer.replace(/[^A-Za-z0-9_.@-]/g, "_").slice(0, 40)}:${createHash("sha256").update(customer).digest("hex").slice(0, 12)}`
+
+/** What a ticket shows besides its status: the order as placed. */
+type Details = PlacedOrder
+
+const decodePlaced = Schema.decodeUnknownResult(PlacedOrder)
 
 const sameOrder = (a: Order, b: Order) =>
   a.customer === b.customer && a.lines.length === b.lines.length &&
   a.lines.every((l, i) => l.sku === b.lines[i]!.sku && l.qty === b.lines[i]!.qty)
 
-/** Builds the desk: replays the journal, attaches the warehouse, starts the finisher. */
-export const make = Effect.fnUntraced(function*(options: Options) {
+// The status a fresh ticket stands for, before the log has anything newer.
+const acceptedStatus = (t: TaskTicket.Ticket, tenant: string): TaskTicket.TaskStatus => ({
+  id: t.id,
+  taskType: t.taskType,
+  tenant,
+  status: "accepted",
+  attempt: 0,
+  acceptedAt: t.acceptedAt,
+  updatedAt: t.acceptedAt
+})
+
+const RECENT = 200
+const orderType = "order"
+
+/** Starts both pipelines in the current scope and answers the desk over them. */
+export const make = Effect.fnUntraced(function*(
+  options: Options
+): Effect.fn.Return<Desk["Service"], DeskError, Journal.Journal | Scheduler.Scheduler | Scope.Scope> {
   const journal = yield* Journal.Journal
-  const keepFinished = options.keepFinished ?? 20_000
+  const retain = options.retain ?? 50_000
+  const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
 
-  const tickets = new Map<string, Ticket>() // insertion order = acceptance order
-  const unfinished = new Map<string, Ticket>() // insertion order: first = oldest
-  const finishedOrder: Array<string> = []
-  let accepted = 0
-  let completed = 0
-  let throttled = 0
-  let duplicates = 0
-  let recovered = 0
-  const completions: Array<number> = [] // timestamps of the last completions, for retry-after
-
-  const setStatus = (id: string, status: Ticket["status"], error?: string) => {
-    const t = tickets.get(id)
-    if (t === undefined || t.status === status) return
-    if (t.status === "succeeded" || t.status === "failed") return
-    const next: Ticket = error === undefined
-      ? { ...t, status, updatedAt: Date.now() }
-      : { ...t, status, updatedAt: Date.now(), error }
-    tickets.set(id, next)
-    if (status === "succeeded" || status === "failed") {
-      unfinished.delete(id)
-      finishedOrder.push(id)
-      if (finishedOrder.length > keepFinished * 1.25) {
-        for (const old of finishedOrder.splice(0, finishedOrder.length - keepFinished)) tickets.delete(old)
-      }
-    } else if (unfinished.has(id)) unfinished.set(id, next)
-  }
-
-  const pool = yield* Warehouse.makePool({
-    initial: options.minWorkers,
-    timing: options.timing,
-    onPick: (bundle) => {
-      for (const id of bundle.tickets) setStatus(id, "running")
-    }
-  })
-  const lane = yield* Scheduler.attach(
-    Warehouse.target(pool, (batch) => {
-      for (const work of batch) for (const id of work.input.tickets) setStatus(id, "dispatched")
-    })
-  ).pipe(Effect.orDie)
-  // Registered after the lane, so it runs before the lane's own finalizer (which waits for
-  // in-flight batches): stop recording, abandon unfinished jobs; their orders stay accepted in
-  // the journal and the next run dispatches them again.
-  let closing = false
-  yield* Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      closing = true
-      pool.abandonAll()
-    })
-  )
-
-  // Finisher: records completions in batches (the journal's group commit merges them further).
-  const finished = yield* Queue.unbounded<{ readonly id: string; readonly error: string | undefined }>()
-  yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-    const batch = yield* Queue.takeAll(finished)
-    if (closing) return
-    yield* Effect.forEach(batch, ({ id, error }) =>
-      journal.append(streamOf(id), [{
-        id: error === undefined ? "succeeded" : "failed",
-        type: error === undefined ? "OrderSucceeded" : "OrderFailed",
-        schemaVersion: 1,
-        data: error === undefined ? { at: Date.now() } : { at: Date.now(), error }
-      }], "any").pipe(
-        Effect.matchEffect({
-          onFailure: (e) => Effect.logError(`could not record the end of ticket ${id}: ${e.message}`),
-          onSuccess: () =>
-            Effect.sync(() => {
-              setStatus(id, error === undefined ? "succeeded" : "failed", error)
-              completed++
-              completions.push(Date.now())
-              if (completions.length > 2048) completions.splice(0, 1024)
-            })
-        })
-      ), { concurrency: "unbounded", discard: true })
-    yield* Metric.update(metrics.completed, batch.length)
-  })))
-
-  const dispatch = (ticket: Ticket) => {
-    let remaining = ticket.lines.length
-    let failure: string | undefined
-    for (const line of ticket.lines) {
-      lane.submitCallback(
-        Operation.combine<string, Warehouse.Bundle, Warehouse.JobResult>(
-          line.sku,
-          { units: line.qty, tickets: [ticket.id] },
-          Warehouse.bundler
-        ),
-        (exit) => {
-          if (closing) return
-          if (Exit.isFailure(exit)) failure = "the warehouse could not pick a line"
-          if (--remaining === 0) Queue.offerUnsafe(finished, { id: ticket.id, error: failure })
-        }
-      )
+  const details = new Map<string, Details>() // insertion order = acceptance order
+  const recent: Array<string> = []
+  const recentApi: Array<string> = []
+  const remember = (id: string, order: Details) => {
+    details.set(id, order)
+    recent.push(id)
+    if (recent.length > 2 * RECENT) recent.splice(0, RECENT)
+    if (order.source === "api") {
+      recentApi.push(id)
+      if (recentApi.length > 2 * RECENT) recentApi.splice(0, RECENT)
     }
   }
-
-  const admit = (ticket: Ticket) => {
-    tickets.set(ticket.id, ticket)
-    unfinished.set(ticket.id, ticket)
-    dispatch(ticket)
-  }
-
-  // Recovery: replay the request log; re-dispatch what was accepted and never finished.
+  // The order details of earlier runs, read back from the request log before the pipeline
+  // recovers any of them.
   yield* Effect.gen(function*() {
-    let after = 0
-    const open = new Map<string, Ticket>()
+    let from = 1
     while (true) {
-      const page = yield* journal.readAll(after, 10_000)
-      if (page.length === 0) break
+      const page = yield* journal.readStream(streams.orders, from, 1000)
       for (const e of page) {
-        if (!e.stream.startsWith("ticket-")) continue
-        const id = e.stream.slice("ticket-".length)
-        if (e.type === "OrderAccepted") {
-          const data = decodeAccepted(e.data)
-          if (data._tag === "Failure") {
-            return yield* new DeskError({ operation: "recovery", reason: `event at position ${e.position} (${e.stream}) is not a valid OrderAccepted: ${data.failure.message}` })
+        // Only the acceptances matter here (the pipeline folds the status reports itself);
+        // they are read with the pipeline's own reader of its log format (`TaskLog`).
+        if (e.type !== "TasksAccepted") continue
+        const decoded = TaskLog.decode(e)
+        if (decoded instanceof TaskError.CorruptLog) return yield* new DeskError({ operation: "start", reason: decoded.message })
+        for (const fact of decoded.facts) {
+          if (fact.kind !== "accepted") continue
+          for (const task of fact.tasks) {
+            if (task.type !== orderType) continue
+            const placed = decodePlaced(task.payload)
+            if (placed._tag === "Failure") {
+              return yield* new DeskError({ operation: "start", reason: `order ${task.id} in ${e.stream} has an unreadable payload: ${placed.failure.message}` })
+            }
+            remember(task.id, placed.success)
           }
-          open.set(id, { id, status: "accepted", ...data.success, updatedAt: data.success.acceptedAt })
-        } else if (e.type === "OrderSucceeded" || e.type === "OrderFailed") {
-          open.delete(id)
         }
       }
-      after = page[page.length - 1]!.position
+      if (page.length < 1000) break
+      from = page[page.length - 1]!.version + 1
     }
-    for (const ticket of open.values()) {
-      recovered++
-      admit(ticket)
-    }
-  }).pipe(Effect.mapError((e) => e._tag === "DeskError" ? e : new DeskError({ operation: "recovery", reason: e.message })))
+  }).pipe(Effect.catchTags({
+    JournalError: (e) => Effect.fail(startError(e)),
+    CorruptEvent: (e) => Effect.fail(startError(e))
+  }))
 
-  const retryAfter = () => {
-    const now = Date.now()
-    let recent = 0
-    for (let i = completions.length - 1; i >= 0 && completions[i]! > now - 5000; i--) recent++
-    const rate = Math.max(recent / 5, 1)
-    const excess = unfinished.size - options.highWater * 0.8
-    return Math.min(60, Math.max(1, Math.ceil(excess / rate)))
-  }
+  // The warehouse first: the order handler submits to it, and it closes after the orders.
+  const counters: Warehouse.Counters = { jobs: 0, units: 0 }
+  const Pick = yield* Warehouse.pickType({ ...options, counters }).pipe(Effect.mapError(startError))
+  const warehouse = yield* Pipeline.make({
+    types: [Pick],
+    stream: streams.warehouse,
+    retainFinal: retain * 4,
+    autoscaler: { interval: "500 millis", backlogPerWorker: 10 }
+  }).pipe(Effect.mapError(startError))
+  const carts = Warehouse.makeCarts(options.maxWorkers)
 
-  const fromJournal = (id: string) =>
+  const pickAll = (order: PlacedOrder, orderId: string) =>
     Effect.gen(function*() {
-      const events = yield* journal.readStream(streamOf(id))
-      const first = events[0]
-      if (first === undefined) return undefined
-      const data = decodeAccepted(first.data)
-      if (data._tag === "Failure") {
-        return yield* new DeskError({ operation: "status", reason: `stream ${first.stream} holds an invalid OrderAccepted: ${data.failure.message}` })
-      }
-      const last = events[events.length - 1]!
-      const status: Ticket["status"] = last.type === "OrderSucceeded" ? "succeeded" : last.type === "OrderFailed" ? "failed" : "accepted"
-      return { id, status, ...data.success, updatedAt: data.success.acceptedAt } satisfies Ticket
-    }).pipe(Effect.catchTags({
-      JournalError: (e) => Effect.fail(new DeskError({ operation: "status", reason: e.message })),
-      CorruptEvent: (e) => Effect.fail(new DeskError({ operation: "status", reason: e.message }))
-    }))
-
-  const submit = (order: Order, opts: { readonly idempotencyKey?: string | undefined; readonly source: Ticket["source"] }) =>
-    Effect.gen(function*() {
-      const key = opts.idempotencyKey
-      const id = key === undefined ? "t-" + randomUUID().replaceAll("-", "").slice(0, 24) : ticketIdFor(key)
-      if (key !== undefined) {
-        const known = tickets.get(id) ?? (yield* fromJournal(id))
-        if (known !== undefined) {
-          if (!sameOrder(known, order)) return yield* new IdempotencyConflict({ key, ticket: id })
-          duplicates++
-          return { ticket: known, duplicate: true }
-        }
-      }
-      if (unfinished.size >= options.highWater) {
-        throttled++
-        yield* Metric.update(metrics.throttled, 1)
-        return yield* new Overloaded({ backlog: unfinished.size, highWater: options.highWater, retryAfterSeconds: retryAfter() })
-      }
-      const now = Date.now()
-      const ticket: Ticket = { id, status: "accepted", customer: order.customer, lines: order.lines, acceptedAt: now, updatedAt: now, source: opts.source }
-      const result = yield* journal.append(streamOf(id), [{
-        id: "accepted",
-        type: "OrderAccepted",
-        schemaVersion: 1,
-        data: { customer: order.customer, lines: order.lines, acceptedAt: now, source: opts.source }
-      }], "any").pipe(Effect.mapError((e) => new DeskError({ operation: "submit", reason: e.message })))
-      if (result.duplicate) {
-        // A concurrent submit with the same key won the race: answer its ticket.
-        const known = tickets.get(id) ?? (yield* fromJournal(id))
-        if (known === undefined || !sameOrder(known, order)) return yield* new IdempotencyConflict({ key: key ?? id, ticket: id })
-        duplicates++
-        return { ticket: known, duplicate: true }
-      }
-      accepted++
-      yield* Metric.update(metrics.accepted, 1)
-      admit(ticket)
-      return { ticket, duplicate: false }
+      const picks = yield* Effect.forEach(order.lines, (line, i) =>
+        warehouse.frontDesk.submit(
+          Pick,
+          { sku: line.sku, qty: line.qty, cart: carts(line.sku, line.qty) } satisfies Warehouse.Pick,
+          { key: `${orderId}:${i}` }
+        ), { concurrency: "unbounded" })
+      const finals = yield* Effect.forEach(picks, (p) => warehouse.status.awaitFinal(p), { concurrency: "unbounded" })
+      const failed = finals.flatMap((f, i) =>
+        f.status === "succeeded" ? [] : [{ line: i, sku: order.lines[i]!.sku, error: f.error ?? f.status }]
+      )
+      if (failed.length > 0) return yield* new PickFailed({ order: orderId, lines: failed })
+      return { picks: picks.map((p) => p.id) }
     })
 
-  const latest = (n: number, source?: Ticket["source"]): ReadonlyArray<Ticket> => {
+  // Every accepted order holds a worker of this pool while its picks are done, so the pool is
+  // as large as the backlog may be: orders never wait here, their picks wait in the warehouse.
+  const orderWorkers = Math.min(options.highWater, 10_000)
+  const OrderTask = yield* TaskType.make({
+    name: orderType,
+    payload: PlacedOrder,
+    handler: (order, context) => pickAll(order, context.taskId),
+    timeout: "5 minutes",
+    concurrency: orderWorkers
+  }).pipe(Effect.mapError(startError))
+  const orders = yield* Pipeline.make({
+    types: [OrderTask],
+    stream: streams.orders,
+    retainFinal: retain,
+    admission: { highWater: options.highWater, tenantRate: options.tenantRate },
+    dispatcher: { window: Math.max(4096, orderWorkers) },
+    autoscaler: false
+  }).pipe(Effect.mapError(startError))
+
+  const current = (id: string): TaskTicket.TaskStatus | undefined => {
+    const exit = Effect.runSyncExit(orders.status.get(id))
+    return Exit.isSuccess(exit) ? exit.value : undefined
+  }
+
+  // Keeps the details of live tickets and of about `retain` final ones, like the pipeline.
+  const trim = () => {
+    if (details.size <= retain * 1.25) return
+    for (const id of details.keys()) {
+      if (details.size <= retain) break
+      const s = current(id)
+      if (s === undefined || TaskTicket.isFinal(s.status)) details.delete(id)
+    }
+  }
+  trim()
+
+  const completedAtStart = orders.backlog.snapshot().completions
+  let accepted = 0
+  let duplicates = 0
+  let throttled = 0
+  let throttledByTenant = 0
+  // Orders whose submission with an idempotency key is on its way into the log: a concurrent
+  // resubmission of the key is compared with it before its details are recorded.
+  const inflight = new Map<string, Order>()
+
+  const ticketOf = (id: string, d: Details, s: TaskTicket.TaskStatus): Ticket => {
+    const status = s.status === "compensated" ? "failed" : s.status
+    const base = { id, status, customer: d.customer, lines: d.lines, acceptedAt: s.acceptedAt, updatedAt: s.updatedAt, source: d.source }
+    return s.error === undefined ? base : { ...base, error: s.error }
+  }
+
+  const status = (id: string): Effect.Effect<Ticket | undefined, DeskError> =>
+    Effect.suspend(() => {
+      const s = current(id)
+      if (s === undefined) return Effect.succeed(undefined)
+      const d = details.get(id)
+      if (d === undefined) {
+        return Effect.fail(new DeskError({ operation: "status", reason: `the order details of ticket ${id} are no longer kept (only the latest ${retain} final tickets are)` }))
+      }
+      return Effect.succeed(ticketOf(id, d, s))
+    })
+
+  const refused = (e: TaskError.Overloaded, customer: string) => {
+    throttled++
+    if (e.reason === "tenant-rate") throttledByTenant++
+    return Effect.andThen(
+      Metric.update(metrics.throttled, 1),
+      Effect.fail(new Overloaded({
+        reason: e.reason,
+        customer,
+        backlog: orders.backlog.snapshot().depth,
+        highWater: options.highWater,
+        retryAfterSeconds: Math.max(1, Math.ceil(e.retryAfter / 1000)),
+        detail: e.detail
+      }))
+    )
+  }
+
+  const submit = (order: Order, opts: { readonly idempotencyKey?: string | undefined; readonly source: Source }) =>
+    Effect.suspend(() => {
+      const key = opts.idempotencyKey
+      const placed: PlacedOrder = { customer: order.customer, lines: order.lines, source: opts.source }
+      const mine = key !== undefined && !inflight.has(key)
+      if (mine) inflight.set(key, order)
+      const tenant = tenantOf(order.customer)
+      return orders.frontDesk.submit(OrderTask, placed, key === undefined ? { tenant } : { key, tenant }).pipe(
+        Effect.tap((ticket) =>
+          ticket.duplicate ? Effect.void : Effect.sync(() => {
+            remember(ticket.id, placed)
+            trim()
+          })
+        ),
+        Effect.ensuring(Effect.sync(() => {
+          if (mine) inflight.delete(key)
+        })),
+        Effect.catch((e): Effect.Effect<never, Overloaded | DeskError> =>
+          e._tag === "Overloaded"
+            ? refused(e, order.customer)
+            : Effect.fail(new DeskError({ operation: "submit", reason: e.message }))
+        ),
+        Effect.flatMap((ticket): Effect.Effect<{ readonly ticket: Ticket; readonly duplicate: boolean }, IdempotencyConflict> => {
+          if (!ticket.duplicate) {
+            accepted++
+            return Effect.as(Metric.update(metrics.accepted, 1), { ticket: ticketOf(ticket.id, placed, acceptedStatus(ticket, tenant)), duplicate: false })
+          }
+          const d = details.get(ticket.id)
+          const known = d ?? (key === undefined ? undefined : inflight.get(key))
+          if (known === undefined || !sameOrder(known, order)) {
+            return Effect.fail(new IdempotencyConflict({ key: key ?? "", ticket: ticket.id }))
+          }
+          duplicates++
+          return Effect.succeed({
+            ticket: ticketOf(ticket.id, d ?? placed, current(ticket.id) ?? acceptedStatus(ticket, tenant)),
+            duplicate: true
+          })
+        })
+      )
+    })
+
+  const latest = (n: number, source?: Source): ReadonlyArray<Ticket> => {
+    const ids = source === "api" ? recentApi : recent
     const out: Array<Ticket> = []
-    const all = [...tickets.values()]
-    for (let i = all.length - 1; i >= 0 && out.length < n; i--) {
-      const t = all[i]!
-      if (source === undefined || t.source === source) out.push(t)
+    for (let i = ids.length - 1; i >= 0 && out.length < n; i--) {
+      const id = ids[i]!
+      const d = details.get(id)
+      const s = current(id)
+      if (d === undefined || s === undefined || (source !== undefined && d.source !== source)) continue
+      out.push(ticketOf(id, d, s))
     }
     return out
   }
 
+  const pool = warehouse.pools.get(Pick.name)!
   const figures = (): Figures => {
-    const oldest = unfinished.values().next()
-    const stats = lane.stats()
+    const backlog = orders.backlog.snapshot()
+    const lane = warehouse.dispatcher.lanes().get(Pick.name)
+    const stats = { submitted: lane?.submitted ?? 0, dispatched: lane?.dispatched ?? 0, combined: lane?.combined ?? 0, pending: lane?.pending ?? 0 }
     return {
       accepted,
-      completed,
+      completed: backlog.completions - completedAtStart,
       throttled,
+      throttledByTenant,
       duplicates,
-      recovered,
-      backlog: unfinished.size,
-      oldestAgeMs: oldest.done ? 0 : Date.now() - oldest.value.acceptedAt,
+      recovered: orders.recovered,
+      recoveredPicks: warehouse.recovered,
+      reconciled: (orders.reconciler?.reconciled() ?? 0) + (warehouse.reconciler?.reconciled() ?? 0),
+      backlog: backlog.depth,
+      oldestAgeMs: backlog.oldestAgeMs,
       highWater: options.highWater,
       workers: pool.size(),
       busyWorkers: pool.busy(),
       minWorkers: options.minWorkers,
       maxWorkers: options.maxWorkers,
-      jobs: pool.jobsDone(),
-      units: pool.unitsDone(),
+      jobs: counters.jobs,
+      units: counters.units,
       pendingLines: stats.pending,
-      queuedJobs: pool.queued(),
       warehouse: stats
     }
   }
 
-  return Desk.of({
-    submit,
-    status: (id) => (tickets.has(id) ? Effect.succeed(tickets.get(id)) : fromJournal(id)),
-    latest,
-    figures,
-    pool
-  })
+  return Desk.of({ submit, status, latest, figures, orders, warehouse })
 })
 
 /** The desk as a layer (needs a `Journal` and a `Scheduler`). */
-export const layer = (options: Options) => Layer.effect(Desk, make(options))
-
+export const layer = (options: Options): Layer.Layer<Desk, DeskError, Journal.Journal | Scheduler.Scheduler> =>
+  Layer.effect(Desk, make(options))

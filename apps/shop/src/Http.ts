@@ -3,7 +3,8 @@
  *
  * - `POST /orders` → `202 Accepted` with the ticket and a `Location: /tickets/<id>` to poll;
  *   `Idempotency-Key` returns the original ticket for a retried request; `429` with
- *   `Retry-After` past the backlog's high-water mark; bodies are size-limited (16 KiB, `413`)
+ *   `Retry-After` past the backlog's high-water mark or when the customer is over its rate
+ *   limit (admission control of `@mailroom/tasks`); bodies are size-limited (16 KiB, `413`)
  *   and decoded with the `Order` Schema (`400` naming the field).
  * - `GET /tickets/:id`, `GET /tickets` → status.
  * - `GET /openapi.json` → generated from the same Schemas (`Api.ts`).
@@ -127,6 +128,7 @@ export const routes = HttpRouter.use((router) =>
                 case "Overloaded":
                   return json(429, {
                     error: "Overloaded",
+                    reason: e.reason,
                     message: e.message,
                     retryAfterSeconds: e.retryAfterSeconds,
                     backlog: e.backlog,

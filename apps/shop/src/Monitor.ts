@@ -1,7 +1,8 @@
 /**
- * The monitor: samples the shop's figures every half second into a ring of samples (rates are
- * computed from the difference between two samples), mirrors them into Prometheus gauges, and
- * serves the live snapshot the dashboard and the terminal draw from.
+ * The monitor: samples the desk's figures (read from the pipelines: backlog, pool, scheduler
+ * lane) every half second into a ring of samples (rates are computed from the difference
+ * between two samples), mirrors them into the `mailroom_shop_*` metrics, and serves the live
+ * snapshot the dashboard and the terminal draw from.
  */
 import { Context, Effect, Layer, Metric, Schedule } from "effect"
 import type * as Catalog from "./Catalog.js"
@@ -97,10 +98,12 @@ export const make = Effect.fnUntraced(function*(options: {
       catalogQueries: options.catalog.queries(),
       lookups: c.submitted
     }
+    const newlyCompleted = f.completed - prev.completed
     prev = { at: now, accepted: f.accepted, completed: f.completed, throttled: f.throttled }
     samples.push(s)
     if (samples.length > KEEP) samples.shift()
     return Effect.all([
+      newlyCompleted > 0 ? Metric.update(metrics.completed, newlyCompleted) : Effect.void,
       Metric.update(metrics.backlog, f.backlog),
       Metric.update(metrics.oldestAge, f.oldestAgeMs),
       Metric.update(metrics.workers, f.workers)

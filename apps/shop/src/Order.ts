@@ -17,15 +17,32 @@ export const OrderLine = Schema.Struct({
 })
 export type OrderLine = typeof OrderLine.Type
 
-/** An order as a customer submits it. Multi-item orders are split into one job per item. */
+/** An order as a customer submits it. Multi-item orders are split into one pick per line. */
 export const Order = Schema.Struct({
   customer: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)),
   lines: Schema.Array(OrderLine).check(Schema.isMinLength(1), Schema.isMaxLength(20))
 })
 export type Order = typeof Order.Type
 
-/** Where a ticket is in its life. */
-export const TicketStatus = Schema.Literals(["accepted", "dispatched", "running", "succeeded", "failed"])
+/** Who submitted an order: the HTTP API or the built-in load generator. */
+export const Source = Schema.Literals(["api", "load"])
+export type Source = typeof Source.Type
+
+/**
+ * The payload of an `order` task in the request log: the order as submitted plus where it came
+ * from (so the dashboard can list the API's tickets apart, also after a restart).
+ */
+export const PlacedOrder = Schema.Struct({
+  ...Order.fields,
+  source: Source
+})
+export type PlacedOrder = typeof PlacedOrder.Type
+
+/**
+ * Where a ticket is in its life: the status of its `order` task in the pipeline
+ * (`retrying` after a failed attempt, while the retry schedule allows another one).
+ */
+export const TicketStatus = Schema.Literals(["accepted", "dispatched", "running", "retrying", "succeeded", "failed"])
 export type TicketStatus = typeof TicketStatus.Type
 
 /** What a customer holds: the ticket id and the current status of the order. */
@@ -38,7 +55,7 @@ export const Ticket = Schema.Struct({
   acceptedAt: Schema.Number,
   updatedAt: Schema.Number,
   /** Who submitted it: the HTTP API or the built-in load generator. */
-  source: Schema.Literals(["api", "load"]),
+  source: Source,
   error: Schema.optional(Schema.String)
 })
 export type Ticket = typeof Ticket.Type
@@ -60,9 +77,13 @@ export const Problem = Schema.Struct({
 })
 export type Problem = typeof Problem.Type
 
-/** A `429` answer: the backlog is past its high-water mark; retry after `retryAfterSeconds`. */
+/**
+ * A `429` answer: the backlog is past its high-water mark (`reason: "backlog"`) or the customer
+ * is over its rate limit (`reason: "tenant-rate"`); retry after `retryAfterSeconds`.
+ */
 export const OverloadedBody = Schema.Struct({
   error: Schema.Literal("Overloaded"),
+  reason: Schema.Literals(["backlog", "tenant-rate"]),
   message: Schema.String,
   retryAfterSeconds: Schema.Number,
   backlog: Schema.Number,

@@ -1,6 +1,7 @@
 /**
  * The shop, wired: journal (SQLite file under the data folder, or memory), scheduler, front
- * desk, warehouse with autoscaler, catalog, load generator, monitor and the HTTP server.
+ * desk (the order and warehouse pipelines of `@mailroom/tasks`, with their reconcilers and the
+ * warehouse's autoscaler), catalog, load generator, monitor and the HTTP server.
  *
  * `Shop.layer(config)` provides `Desk`, `Monitor` and `LoadControl`; `Shop.serve(config)` adds
  * the HTTP server on `config.port` (0 = an ephemeral port; read it from `HttpServer`).
@@ -13,7 +14,6 @@ import { Scheduler } from "@mailroom/scheduler"
 import { mkdirSync } from "node:fs"
 import { createServer } from "node:http"
 import { join } from "node:path"
-import * as Autoscaler from "./Autoscaler.js"
 import * as Catalog from "./Catalog.js"
 import * as Desk from "./Desk.js"
 import * as Http from "./Http.js"
@@ -71,7 +71,6 @@ export const layer = (config: Config): Layer.Layer<Desk.Desk | Monitor.Monitor |
     let peak = config.rate
     const state: LoadGenerator.LoadState = { submitted: 0, accepted: 0, throttled: 0, currentRate: 0, phase: "off", startedAt: Date.now() }
     const control = Http.LoadControl.of({ peak: () => peak, setPeak: (r) => void (peak = r) })
-    yield* Effect.forkScoped(Autoscaler.run(desk.figures, desk.pool.resize))
     yield* Effect.forkScoped(LoadGenerator.run({ desk, catalog, peak: () => peak, period: config.period, state }))
     const monitor = yield* Monitor.make({ catalog, load: state, loadRunning: () => peak > 0, interval: config.sampleMs })
     return Context.make(Monitor.Monitor, monitor).pipe(Context.add(Http.LoadControl, control))

@@ -25,7 +25,7 @@ export const live = (s: Snapshot, f: Figures, elapsed: number, duration: number 
   return [
     `${progress}   load: ${s.load.running ? `${s.load.phase}, ${s.load.rate} orders/s wanted` : "off"}`,
     `orders/s   in ${pad(avg("arrivals"))}  done ${pad(avg("completions"))}  throttled ${pad(avg("throttled"))}   backlog ${pad(f.backlog)} (oldest ${(f.oldestAgeMs / 1000).toFixed(1)} s, high-water ${f.highWater})`,
-    `warehouse  ${f.workers}/${f.maxWorkers} workers (${f.busyWorkers} busy)   ${f.warehouse.dispatched} jobs for ${lines} order lines (${perJob.toFixed(1)} lines per job)`,
+    `warehouse  ${f.workers}/${f.maxWorkers} workers (${f.busyWorkers} busy)   ${f.warehouse.dispatched} jobs for ${lines} picks (${perJob.toFixed(1)} lines per job)`,
     `totals     accepted ${f.accepted}  completed ${f.completed}  throttled ${f.throttled}${f.recovered > 0 ? `  recovered from last run ${f.recovered}` : ""}`
   ]
 }
@@ -48,19 +48,23 @@ export const summary = (s: Snapshot, f: Figures, seconds: number): ReadonlyArray
   const last = s.samples[s.samples.length - 1]
   const lines = f.warehouse.submitted
   const jobs = Math.max(f.warehouse.dispatched, 1)
+  const byBacklog = f.throttled - f.throttledByTenant
   const out = [
     "",
     `Ran ${seconds.toFixed(1)} s. What happened:`,
-    `  - ${f.accepted} orders were recorded in the journal and answered with a ticket at once.`,
-    `  - Their ${lines} order lines became ${f.warehouse.dispatched} warehouse jobs: ${(lines / jobs).toFixed(1)} lines per job,`,
-    `    because lines for the same item waiting together were combined (${f.warehouse.combined} folded in).`,
+    `  - ${f.accepted} orders were recorded in the request log and answered with a ticket at once.`,
+    `  - ${f.recovered > 0 ? `Their order lines and those of the recovered orders, ${lines} in all,` : `Their ${lines} order lines`} became pick tasks, done in ${f.warehouse.dispatched} warehouse jobs: ${(lines / jobs).toFixed(1)} lines per job,`,
+    `    because picks of the same item (and cart) waiting together were combined (${f.warehouse.combined} folded in).`,
     `  - Stock look-ups: ${last?.lookups ?? 0} asked, ${last?.coalesced ?? 0} shared an identical pending look-up; ` +
     `${last?.superseded ?? 0} price writes were superseded by a later one.`,
     `  - The warehouse pool grew from ${f.minWorkers} to ${Math.max(...s.samples.map((x) => x.workers), f.workers)} workers (max ${f.maxWorkers}) as the backlog grew, and shrinks again when it drains.`,
-    f.throttled > 0
-      ? `  - Past the high-water mark (${f.highWater} waiting) the front desk refused ${f.throttled} orders with 429 + Retry-After instead of falling over.`
-      : `  - The backlog never reached the high-water mark (${f.highWater}); raise --rate to see the desk throttle (429).`,
-    `  - ${f.completed} orders completed${f.backlog > 0 ? `; ${f.backlog} still waiting are safe in the journal and will be finished on the next run` : ""}.`
+    byBacklog > 0
+      ? `  - Past the high-water mark (${f.highWater} waiting) the front desk refused ${byBacklog} orders with 429 + Retry-After instead of falling over.`
+      : `  - The backlog never reached the high-water mark (${f.highWater}); raise --rate to see the desk throttle (429).`
   ]
+  if (f.throttledByTenant > 0) out.push(`  - ${f.throttledByTenant} orders were refused because their customer was over its rate limit (429).`)
+  if (f.recovered > 0) out.push(`  - ${f.recovered} unfinished orders (${f.recoveredPicks} picks) from the last run were recovered from the log and dispatched again.`)
+  if (f.reconciled > 0) out.push(`  - The reconcilers dispatched ${f.reconciled} quiet tasks again.`)
+  out.push(`  - ${f.completed} orders completed${f.backlog > 0 ? `; ${f.backlog} still waiting are safe in the request log and will be finished on the next run` : ""}.`)
   return out
 }

@@ -2,7 +2,6 @@
  * @mailroom/shop: the Mailroom shop demo as a library (the runnable program is `main.ts`).
  */
 export * as Api from "./Api.js"
-export * as Autoscaler from "./Autoscaler.js"
 export * as Catalog from "./Catalog.js"
 export * as Dashboard from "./Dashboard.js"
 export * as Desk from "./Desk.js"

@@ -2,7 +2,7 @@
 /**
  * `mailroom-shop`: runs the shop demo with its load generator, prints a live summary and serves
  * the dashboard. Ctrl-C (SIGINT) stops it cleanly; anything accepted and not finished stays in
- * the journal and is finished on the next run.
+ * the request log and is recovered by the pipelines on the next run.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Config, Console, Effect, Option } from "effect"
@@ -42,6 +42,10 @@ const flags = {
     Flag.withDescription(`backlog (unfinished orders) past which the front desk answers 429 (default ${Desk.defaults.highWater})`),
     Flag.withDefault(Desk.defaults.highWater)
   ),
+  tenantRate: Flag.Finite("tenant-rate").pipe(
+    Flag.withDescription(`orders per second one customer may place (bursts of twice that); 0 = no limit (default ${Desk.defaults.tenantRate?.perSecond ?? 0})`),
+    Flag.withDefault(Desk.defaults.tenantRate?.perSecond ?? 0)
+  ),
   maxWorkers: Flag.Int("max-workers").pipe(
     Flag.withDescription(`largest warehouse pool the autoscaler may grow to (default ${Desk.defaults.maxWorkers})`),
     Flag.withDefault(Desk.defaults.maxWorkers)
@@ -55,7 +59,7 @@ const flags = {
 
 const command = Command.make("mailroom-shop", flags, (f) =>
   Effect.gen(function*() {
-    for (const [name, value] of [["duration", f.duration], ["rate", f.rate]] as const) {
+    for (const [name, value] of [["duration", f.duration], ["rate", f.rate], ["tenant-rate", f.tenantRate]] as const) {
       const ok = yield* Effect.result(positive(name)(value))
       if (ok._tag === "Failure") return yield* Effect.fail(new Desk.DeskError({ operation: "start", reason: ok.failure }))
     }
@@ -69,7 +73,12 @@ const command = Command.make("mailroom-shop", flags, (f) =>
       dataDir,
       rate: f.rate,
       period: duration === undefined ? 40 : Math.min(duration, 120),
-      desk: { ...Desk.defaults, highWater: f.highWater, maxWorkers: f.maxWorkers },
+      desk: {
+        ...Desk.defaults,
+        highWater: f.highWater,
+        maxWorkers: f.maxWorkers,
+        tenantRate: f.tenantRate === 0 ? undefined : { perSecond: f.tenantRate, burst: 2 * f.tenantRate }
+      },
       adminToken,
       port: f.port,
       host: f.host
@@ -87,7 +96,8 @@ const run = (config: Shop.Config, duration: number | undefined) =>
     const tty = process.stdout.isTTY === true
     yield* Console.log(`Mailroom shop — dashboard ${address}   journal: ${config.dataDir === undefined ? "memory" : Shop.journalFile(config.dataDir)}`)
     yield* Console.log(`Front desk: POST ${address}orders · GET ${address}tickets/<id> · ${address}openapi.json · admin ${config.adminToken === undefined ? "disabled (set MAILROOM_ADMIN_TOKEN)" : "enabled"}`)
-    yield* Console.log(`Press Ctrl-C to stop.${desk.figures().recovered > 0 ? ` Recovered ${desk.figures().recovered} unfinished orders from the last run.` : ""}\n`)
+    const recovered = desk.figures().recovered
+    yield* Console.log(`Press Ctrl-C to stop.${recovered > 0 ? ` Recovered ${recovered} unfinished orders from the last run.` : ""}\n`)
     let drawn = 0
     let lastPlain = 0
     const draw = Effect.sync(() => {

@@ -95,7 +95,22 @@ describe("HTTP front desk", () => {
         assert.isAtLeast(retryAfter, 1)
         const body = (yield* refused.json) as any
         assert.strictEqual(body.error, "Overloaded")
+        assert.strictEqual(body.reason, "backlog")
         assert.strictEqual(body.retryAfterSeconds, retryAfter)
+      })))
+
+  it.live("a customer over its rate limit gets 429 with Retry-After; another customer gets 202", () =>
+    withShop(config({ desk: { ...config().desk, tenantRate: { perSecond: 1, burst: 2 } } }), (base) =>
+      Effect.gen(function*() {
+        assert.strictEqual((yield* post(`${base}/orders`, order)).status, 202)
+        assert.strictEqual((yield* post(`${base}/orders`, order)).status, 202)
+        const refused = yield* post(`${base}/orders`, order)
+        assert.strictEqual(refused.status, 429)
+        assert.isAtLeast(Number(refused.headers["retry-after"]), 1)
+        const body = (yield* refused.json) as any
+        assert.strictEqual(body.reason, "tenant-rate")
+        assert.include(body.message, "\"ada\"")
+        assert.strictEqual((yield* post(`${base}/orders`, { ...order, customer: "eve" })).status, 202)
       })))
 
   it.live("serves an OpenAPI document generated from the request Schemas", () =>
