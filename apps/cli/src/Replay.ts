@@ -2,12 +2,14 @@
  * `mailroom replay <projection>`: rebuilds a read model from zero by replaying the journal
  * (`Projection.rebuild`: clear, then catch up by global position) and prints it. Known
  * projections:
- * - `tickets` (the shop's `shop.db`): orders by status, and the oldest unfinished one;
+ * - `tickets` (the shop's `shop.db`): orders by status, and the oldest unfinished one, from the
+ *   request log of the shop's task pipeline (stream `shop-orders`, read with `TaskLog.decode`);
  * - `balances` (the bank's `bank.db`): every account's balance and the total.
  * The read models are rebuilt in memory: replaying never writes to the journal file.
  */
 import { Effect } from "effect"
 import { Journal, Projection } from "@mailroom/persistence"
+import { TaskError, TaskLog, Ticket } from "@mailroom/tasks"
 import { fail } from "./Failure.js"
 
 /** Known projections, and the journal file each one reads by default. */
@@ -22,22 +24,25 @@ const num = (v: unknown, what: string, e: Journal.RecordedEvent) =>
     ? Effect.succeed(v)
     : Effect.fail(fail(`event at position ${e.position} (${e.stream}, ${e.type}) has no numeric ${what}`))
 
-const tickets = () => {
-  const status = new Map<string, { status: string; at: number }>()
+const tickets = (stream: string) => {
+  const status = new Map<string, { status: Ticket.Status; at: number }>()
   return {
     projection: Projection.make({
       name: "tickets",
+      // The shop's orders are tasks of its `@mailroom/tasks` pipeline: the request log (stream
+      // `shop-orders`) holds them accepted and every status report after.
       handle: (events) =>
         Effect.forEach(events, (e) => {
-          if (!e.stream.startsWith("ticket-")) return Effect.void
-          const id = e.stream.slice("ticket-".length)
-          const data = e.data as { acceptedAt?: unknown }
-          if (e.type === "OrderAccepted") {
-            return Effect.map(num(data.acceptedAt, "acceptedAt", e), (at) => void status.set(id, { status: "accepted", at }))
-          }
-          if (e.type === "OrderSucceeded" || e.type === "OrderFailed") {
-            const t = status.get(id)
-            if (t) t.status = e.type === "OrderSucceeded" ? "succeeded" : "failed"
+          if (e.stream !== stream) return Effect.void
+          const decoded = TaskLog.decode(e)
+          if (decoded instanceof TaskError.CorruptLog) return Effect.fail(fail(decoded.message))
+          for (const fact of decoded.facts) {
+            if (fact.kind === "accepted") {
+              for (const t of fact.tasks) if (!status.has(t.id)) status.set(t.id, { status: "accepted", at: t.at })
+              continue
+            }
+            const t = status.get(fact.id)
+            if (t !== undefined && !Ticket.isFinal(t.status)) t.status = fact.kind
           }
           return Effect.void
         }, { discard: true }),
@@ -48,7 +53,7 @@ const tickets = () => {
       let oldest: { id: string; at: number } | undefined
       for (const [id, t] of status) {
         counts.set(t.status, (counts.get(t.status) ?? 0) + 1)
-        if (t.status === "accepted" && (oldest === undefined || t.at < oldest.at)) oldest = { id, at: t.at }
+        if (!Ticket.isFinal(t.status) && (oldest === undefined || t.at < oldest.at)) oldest = { id, at: t.at }
       }
       return [
         `tickets: ${status.size}`,
@@ -91,7 +96,7 @@ const balances = () => {
 /** Rebuilds `name` from the journal in context; answers the lines to print. */
 export const run = (name: Name) =>
   Effect.gen(function*() {
-    const model = name === "tickets" ? tickets() : balances()
+    const model = name === "tickets" ? tickets("shop-orders") : balances()
     const started = Date.now()
     const position = yield* Projection.rebuild(model.projection)
     return [`replayed the journal up to position ${position} in ${Date.now() - started} ms`, ...model.report()]

@@ -36,8 +36,10 @@ const assertOneLineError = (r: Run, includes: string) => {
 }
 
 describe.skipIf(!existsSync(cli) || !existsSync(shop))("mailroom (built CLI)", () => {
-  it("start runs the shop; submit gets a ticket; status follows it to succeeded", { timeout: 90_000 }, async () => {
-    const child = spawn(process.execPath, [cli, "start", "--duration", "25", "--rate", "50", "--memory", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+  it("start runs the shop; submit gets a ticket; status follows it to succeeded; replay tickets counts it", { timeout: 90_000 }, async () => {
+    const data = mkdtempSync(join(tmpdir(), "mailroom-cli-shop-"))
+    const child = spawn(process.execPath, [cli, "start", "--duration", "25", "--rate", "50", "--data", data, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+    let id: string | undefined
     try {
       const base = await new Promise<string>((resolve, reject) => {
         let out = ""
@@ -50,7 +52,7 @@ describe.skipIf(!existsSync(cli) || !existsSync(shop))("mailroom (built CLI)", (
       })
       const submitted = await mailroom(["submit", "--url", base, "--item", "tea=2", "--item", "mug=1", "--customer", "cli-test", "--key", "k-1"])
       assert.strictEqual(submitted.status, 0, submitted.stderr)
-      const id = /accepted: (t-[0-9a-f]+)/.exec(submitted.stdout)?.[1]
+      id = /accepted: (\S+)/.exec(submitted.stdout)?.[1]
       assert.isDefined(id, submitted.stdout)
       const [again, missing, badSku, badItem] = await Promise.all([
         mailroom(["submit", "--url", base, "--item", "tea=2", "--item", "mug=1", "--customer", "cli-test", "--key", "k-1"]),
@@ -73,6 +75,20 @@ describe.skipIf(!existsSync(cli) || !existsSync(shop))("mailroom (built CLI)", (
     } finally {
       child.kill("SIGINT")
       await new Promise((r) => child.on("exit", r))
+    }
+    try {
+      // The shop's request log, replayed from zero: every order it accepted, ours succeeded.
+      const replay = await mailroom(["replay", "tickets", "--db", join(data, "shop.db")])
+      assert.strictEqual(replay.status, 0, replay.stderr)
+      const total = Number(/tickets: (\d+)/.exec(replay.stdout)?.[1])
+      const succeeded = Number(/succeeded\s+(\d+)/.exec(replay.stdout)?.[1])
+      assert.isAbove(total, 1, replay.stdout)
+      assert.isAtLeast(succeeded, 1, replay.stdout)
+      const show = await mailroom(["journal", "show", "shop-orders", "--db", join(data, "shop.db")])
+      assert.include(show.stdout, id!)
+      assert.include(show.stdout, "TasksProgressed")
+    } finally {
+      rmSync(data, { recursive: true, force: true })
     }
   })
 
