@@ -102,6 +102,13 @@ export interface Lane<in K extends Operation.Key, in I, out A, out E> {
   ) => () => void
   /** Current counters. */
   readonly stats: () => LaneStats
+  /**
+   * Changes the target's capacity (credits: batches in flight at once) while the lane runs — a
+   * worker pool that was resized, a connection pool that grew. Work keeps waiting (and merging)
+   * in the scheduler instead of queueing inside a target that has fewer workers than credits.
+   * Optional: a custom scheduler may not support it.
+   */
+  readonly resize?: ((capacity: number) => Effect.Effect<void, InvalidConfig>) | undefined
 }
 
 /** The scheduler service. */
@@ -269,7 +276,14 @@ const makeLane = <K extends Operation.Key, I, A, E>(engine: Engine): Lane<K, I, 
     const sub = engine.submit(op, onExit as (exit: Exit.Exit<unknown, unknown>) => void, 0)
     return () => engine.withdraw(sub)
   }
-  return { submit, submitReceipt, submitAll, submitCallback, stats: () => ({ ...engine.stats }) }
+  const resize = (capacity: number): Effect.Effect<void, InvalidConfig> =>
+    Effect.suspend(() => {
+      const bad = positiveInt(`${engine.config.name}.capacity`, capacity)
+      if (bad !== undefined) return Effect.fail(bad)
+      engine.setCapacity(capacity)
+      return Effect.void
+    })
+  return { submit, submitReceipt, submitAll, submitCallback, stats: () => ({ ...engine.stats }), resize }
 }
 
 

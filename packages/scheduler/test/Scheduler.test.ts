@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Metric, Result } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Metric, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { Metrics, Operation, Policy, Scheduler, Target } from "@mailroom/scheduler"
 import { store, tick } from "./fixtures.js"
@@ -593,5 +593,52 @@ describe("metrics", () => {
       expect((yield* Metric.value(Metric.withAttributes(Metrics.batchSize, attrs))).count).toBe(1)
       const wait = yield* Metric.value(Metric.withAttributes(Metrics.waitTime, { target: "metered", kind: "coalesce" }))
       expect(wait.count).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(Scheduler.layer())))
+})
+
+describe("resize", () => {
+  it.effect("a lane's capacity grows and shrinks while it runs; work waits in the scheduler meanwhile", () =>
+    Effect.gen(function*() {
+      const started: Array<Deferred.Deferred<void>> = []
+      const target = Target.make<string, number, number>({
+        name: "pool",
+        capacity: 1,
+        maxBatch: 1,
+        handle: (batch) =>
+          Effect.gen(function*() {
+            const d = Deferred.makeUnsafe<void>()
+            started.push(d)
+            yield* Deferred.await(d)
+            return batch.map((work) => work.input)
+          })
+      })
+      const lane = yield* Scheduler.attach(target)
+      const all = yield* Effect.forkChild(lane.submitAll([1, 2, 3, 4, 5].map((i) => Operation.single(`k${i}`, i))))
+      yield* tick
+      expect(started.length).toBe(1)
+      yield* lane.resize!(3)
+      yield* tick
+      expect(started.length).toBe(3)
+      expect(lane.stats().inflightBatches).toBe(3)
+      expect(lane.stats().pending).toBe(2)
+      // Shrinking takes credits back as batches finish: nothing new starts while 1+ is in flight.
+      yield* lane.resize!(1)
+      yield* Deferred.succeed(started[0]!, undefined)
+      yield* tick
+      yield* Deferred.succeed(started[1]!, undefined)
+      yield* tick
+      expect(started.length).toBe(3)
+      yield* Deferred.succeed(started[2]!, undefined)
+      yield* tick
+      expect(started.length).toBe(4)
+      expect(lane.stats().inflightBatches).toBe(1)
+      const bad = yield* Effect.flip(lane.resize!(0))
+      expect(bad._tag).toBe("InvalidConfig")
+      expect(bad.message).toContain("pool.capacity")
+      yield* Deferred.succeed(started[3]!, undefined)
+      yield* tick
+      expect(started.length).toBe(5)
+      yield* Deferred.succeed(started[4]!, undefined)
+      expect(yield* Fiber.join(all)).toEqual([1, 2, 3, 4, 5].map((i) => Exit.succeed(i)))
     }).pipe(Effect.scoped, Effect.provide(Scheduler.layer())))
 })

@@ -171,6 +171,8 @@ export class Engine {
   blocked: Array<Blocked> = []
   blockedHead = 0
   credits: number
+  /** The target's current capacity (credits when nothing is in flight); see `setCapacity`. */
+  capacity: number
   seq = 0
   pumps = 0
   /** Submissions merged into pending operations since the last dispatch (0: waiting gains nothing). */
@@ -213,6 +215,7 @@ export class Engine {
     this.config = config
     this.target = target
     this.credits = config.capacity
+    this.capacity = config.capacity
     this.clock = Context.get(config.context, Clock.Clock)
     const attrs = { target: config.name }
     this.m = {
@@ -373,8 +376,19 @@ export class Engine {
     }
   }
 
+  /**
+   * Changes how many batches may be in flight. Growing gives credits at once (and dispatches if
+   * work waits); shrinking takes them back as in-flight batches finish (credits may go below
+   * zero meanwhile: nothing is dispatched until they are positive again).
+   */
+  setCapacity(capacity: number): void {
+    this.credits += capacity - this.capacity
+    this.capacity = capacity
+    if (this.credits > 0) this.schedulePump()
+  }
+
   private schedulePump(): void {
-    if (this.pumpScheduled || this.pumping || this.credits === 0) return
+    if (this.pumpScheduled || this.pumping || this.credits <= 0) return
     this.pumpScheduled = true
     queueMicrotask(this.pumpTask)
   }
