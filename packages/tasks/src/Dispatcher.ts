@@ -87,9 +87,18 @@ export const make = Effect.fnUntraced(function*(options: {
       lane.inflight -= n
       signal()
     })
+    const lane = yield* scheduler.attach(pool.target)
+    // The lane's credits follow the pool's size (see `WorkerPool`): work waits in the scheduler.
+    const resizeLane = lane.resize
+    if (resizeLane !== undefined) {
+      const follow = (size: number) =>
+        resizeLane(size).pipe(Effect.catch((e) => Effect.logWarning(`tasks/${name}: could not resize the scheduler lane: ${e.message}`)))
+      yield* follow(pool.size())
+      pool.onResized(follow)
+    }
     lanes.set(name, {
       type,
-      lane: yield* scheduler.attach(pool.target),
+      lane,
       combiner: combinerOf(type),
       pending: [],
       head: 0,

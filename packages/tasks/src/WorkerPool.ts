@@ -10,7 +10,10 @@
  * with `Saga.SagaCompensated` ends `compensated`.
  *
  * The pool's size moves between the type's `concurrency.min` and `max` (see `Autoscaler`):
- * the target offers `max` credits and a resizable semaphore lets `size` workers run.
+ * a resizable semaphore lets `size` workers run, and the dispatcher resizes the scheduler lane to
+ * `size` credits with it, so work beyond the running workers waits in the scheduler (where it
+ * still merges) rather than inside the pool. (With a custom scheduler whose lanes cannot be
+ * resized, the target keeps offering `max` credits.)
  */
 import { Cause, Context, Duration, Effect, Exit, Fiber, Result, Schedule, Semaphore } from "effect"
 import type { Scope } from "effect"
@@ -40,6 +43,8 @@ export interface WorkerPool {
   readonly stop: Effect.Effect<unknown>
   /** Tells the dispatcher how many submitted operations each finished batch held. */
   readonly onFinished: (f: (operations: number) => void) => void
+  /** Tells the dispatcher the pool's new size after each resize. */
+  readonly onResized: (f: (size: number) => Effect.Effect<void>) => void
   /** The scheduler target the dispatcher attaches. */
   readonly target: Target.Target<string, Bundle, void, never>
 }
@@ -75,6 +80,7 @@ const isCompensated = (cause: Cause.Cause<unknown>): boolean => {
 }
 
 const ignore = (_: number) => {}
+const noResize = (_: number) => Effect.void
 
 /** Builds the pool of `type`. `redispatch` puts a task back to the dispatcher. */
 export const make = Effect.fnUntraced(function*(options: {
@@ -210,6 +216,7 @@ export const make = Effect.fnUntraced(function*(options: {
     })
 
   let finished: (operations: number) => void = ignore
+  let resized: (size: number) => Effect.Effect<void> = noResize
   const handle = (batch: ReadonlyArray<Target.Work<string, Bundle>>) =>
     Effect.as(
       semaphore.withPermit(
@@ -239,7 +246,7 @@ export const make = Effect.fnUntraced(function*(options: {
         const next = Math.max(type.concurrency.min, Math.min(type.concurrency.max, Math.round(n)))
         if (next === size) return Effect.void
         size = next
-        return Semaphore.resize(semaphore, next)
+        return Effect.andThen(Semaphore.resize(semaphore, next), resized(next))
       }),
     target,
     // Closing the pipeline interrupts running handlers (their tasks stay non-final in the log
@@ -251,6 +258,9 @@ export const make = Effect.fnUntraced(function*(options: {
     }),
     onFinished: (f) => {
       finished = f
+    },
+    onResized: (f) => {
+      resized = f
     }
   }
   return pool

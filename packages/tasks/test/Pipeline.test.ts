@@ -200,6 +200,42 @@ describe("WorkerPool", () => {
       ])
       assert.strictEqual(finals[2]!.output, "package of 9")
     }).pipe(Effect.scoped, Effect.provide(env())))
+
+  it.effect("a pool smaller than its maximum leaves the waiting work in the scheduler, where it still merges", () =>
+    Effect.gen(function*() {
+      const Order = Schema.Struct({ product: Schema.String, qty: Schema.Number })
+      const packed: Array<string> = []
+      const Pack = TaskType.makeUnsafe({
+        name: "pack",
+        payload: Order,
+        merge: TaskType.combine({
+          key: (o: typeof Order.Type) => o.product,
+          fold: (os) => ({ product: os[0]!.product, qty: os.reduce((n, o) => n + o.qty, 0) })
+        }),
+        concurrency: { min: 1, max: 8, initial: 1 },
+        handler: (o) => Effect.andThen(Effect.sleep("1 second"), Effect.sync(() => packed.push(`${o.qty} ${o.product}`)))
+      })
+      const p = yield* Pipeline.make({ types: [Pack], autoscaler: false })
+      const pool = p.pools.get("pack")!
+      // One at a time: each task reaches the scheduler before the next arrives.
+      const tickets = yield* Effect.forEach(["tea", "mug", "jam", "tea", "mug", "jam"], (product) =>
+        Effect.tap(p.frontDesk.submit(Pack, { product, qty: 1 }), () => settle()))
+      // One worker: one package in progress; the rest wait (merged per product) in the scheduler.
+      assert.strictEqual(pool.busy(), 1)
+      assert.strictEqual(p.dispatcher.lanes().get("pack")!.inflightBatches, 1)
+      yield* pool.resize(3)
+      yield* settle()
+      assert.strictEqual(pool.busy(), 3)
+      yield* TestClock.adjust("1 second")
+      yield* settle()
+      yield* TestClock.adjust("1 second")
+      const finals = yield* Effect.forEach(tickets, (t) => p.status.awaitFinal(t))
+      assert.isTrue(finals.every((f) => f.status === "succeeded"))
+      // Mugs and jams waited together and went out as one package each (with 8 credits offered
+      // to 1 worker, each task would have left the scheduler alone: six packages).
+      assert.deepStrictEqual([...packed].sort(), ["1 tea", "1 tea", "2 jam", "2 mug"])
+      assert.strictEqual(packed[0], "1 tea")
+    }).pipe(Effect.scoped, Effect.provide(env())))
 })
 
 describe("Reconciler and recovery", () => {
