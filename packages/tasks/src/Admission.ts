@@ -14,10 +14,27 @@ import type { Core } from "./internal/core.js"
 
 /** A tenant's rate limit. */
 export interface Rate {
+  /** Tasks per second, > 0 (fractions allowed: 0.5 = one task every 2 s). */
   readonly perSecond: number
-  /** Most tasks admitted at once after a quiet period (default `perSecond`). */
+  /** Most tasks admitted at once after a quiet period, ≥ 1 (default `perSecond`, at least 1). */
   readonly burst?: number | undefined
 }
+
+/** Checks a rate given in options; answers what is wrong with it, or undefined. */
+export const invalidRate = (rate: Rate): { readonly field: "perSecond" | "burst"; readonly value: unknown; readonly expected: string } | undefined => {
+  if (typeof rate?.perSecond !== "number" || !Number.isFinite(rate.perSecond) || rate.perSecond <= 0) {
+    return { field: "perSecond", value: rate?.perSecond, expected: "a finite number > 0" }
+  }
+  if (rate.burst !== undefined && (typeof rate.burst !== "number" || !Number.isFinite(rate.burst) || rate.burst < 1)) {
+    return { field: "burst", value: rate.burst, expected: "a finite number >= 1 (a task needs one token)" }
+  }
+  return undefined
+}
+
+const burstOf = (rate: Rate) => rate.burst ?? Math.max(1, rate.perSecond)
+
+/** Buckets are swept (full ones forgotten) once there are this many (then twice the survivors). */
+const SWEEP_AT = 10_000
 
 /** Options of admission control. */
 export interface Options {
@@ -36,6 +53,8 @@ export interface Admission {
   /** Admits `count` tasks of `tenant` (consuming tokens), or answers why not. */
   readonly check: (tenant: string, count: number) => Overloaded | undefined
   readonly refused: () => number
+  /** Tenants with a rate bucket in memory (full buckets are swept once there are many). */
+  readonly tenants: () => number
 }
 
 interface Bucket {
@@ -56,7 +75,20 @@ export const make = (options: {
   const maxRetry = o.maxRetryAfter ?? 60_000
   const clamp = (ms: number) => Math.round(Math.min(maxRetry, Math.max(minRetry, ms)))
   const buckets = new Map<string, Bucket>()
+  let sweepAt = SWEEP_AT
   let refused = 0
+
+  // A bucket that has refilled to its burst is the same as no bucket: forget it, so tenants
+  // seen once (tenant names come from requests) do not pile up.
+  const sweep = (now: number) => {
+    for (const [tenant, bucket] of buckets) {
+      const rate = rateOf(tenant)
+      if (rate === undefined || bucket.tokens + ((now - bucket.last) / 1000) * rate.perSecond >= burstOf(rate)) {
+        buckets.delete(tenant)
+      }
+    }
+    sweepAt = Math.max(SWEEP_AT, 2 * buckets.size)
+  }
 
   const rateOf = (tenant: string): Rate | undefined => o.tenants?.[tenant] ?? o.tenantRate
 
@@ -76,9 +108,12 @@ export const make = (options: {
     const rate = rateOf(tenant)
     if (rate === undefined) return undefined
     const now = core.now()
-    const burst = rate.burst ?? rate.perSecond
+    const burst = burstOf(rate)
     let bucket = buckets.get(tenant)
-    if (bucket === undefined) buckets.set(tenant, bucket = { tokens: burst, last: now })
+    if (bucket === undefined) {
+      if (buckets.size >= sweepAt) sweep(now)
+      buckets.set(tenant, bucket = { tokens: burst, last: now })
+    }
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.last) / 1000) * rate.perSecond)
     bucket.last = now
     if (bucket.tokens >= count) {
@@ -86,6 +121,15 @@ export const make = (options: {
       return undefined
     }
     refused += count
+    if (count > burst) {
+      // Waiting never helps: the bucket never holds that many tokens.
+      return new Overloaded({
+        reason: "tenant-rate",
+        tenant,
+        retryAfter: maxRetry,
+        detail: `${count} tasks at once exceed the tenant's burst of ${burst}; submit at most ${Math.floor(burst)} at a time`
+      })
+    }
     return new Overloaded({
       reason: "tenant-rate",
       tenant,
@@ -93,5 +137,5 @@ export const make = (options: {
       detail: `tenant is limited to ${rate.perSecond} tasks/s (burst ${burst})`
     })
   }
-  return { check, refused: () => refused }
+  return { check, refused: () => refused, tenants: () => buckets.size }
 }

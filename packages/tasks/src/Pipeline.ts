@@ -108,6 +108,16 @@ export const make = Effect.fnUntraced(function*<R = never>(
   if (highWater !== undefined && !(highWater > 0)) {
     return yield* new InvalidTaskConfig({ option: "admission.highWater", value: String(highWater), expected: "a number > 0" })
   }
+  const rates: Array<readonly [string, Admission.Rate]> = [
+    ...(options.admission?.tenantRate === undefined ? [] : [["admission.tenantRate", options.admission.tenantRate] as const]),
+    ...Object.entries(options.admission?.tenants ?? {}).map(([t, r]) => [`admission.tenants.${t}`, r] as const)
+  ]
+  for (const [option, rate] of rates) {
+    const bad = Admission.invalidRate(rate)
+    if (bad !== undefined) {
+      return yield* new InvalidTaskConfig({ option: `${option}.${bad.field}`, value: String(bad.value), expected: bad.expected })
+    }
+  }
   const scope = yield* Effect.scope
   const context = yield* Effect.context<R>()
   const guard = options.guard ?? Option.getOrElse(yield* Effect.serviceOption(Guard), makeMemory)

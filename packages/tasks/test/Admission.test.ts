@@ -88,6 +88,34 @@ describe("Admission, Backlog and Autoscaler", () => {
       assert.strictEqual((yield* p.frontDesk.submit(Work, { n: 100 }, { tenant: "noisy" })).status, "accepted")
     }).pipe(Effect.scoped, Effect.provide(env())))
 
+  it.effect("tenant rates: fractional rates work, bad rates are refused at start, a batch over the burst says so, idle buckets are forgotten", () =>
+    Effect.gen(function*() {
+      const Work = TaskType.makeUnsafe({ name: "work", payload: Job, handler: () => Effect.void })
+      // Bad configuration: a typed error naming the option.
+      const bad = yield* Effect.flip(Pipeline.make({ types: [Work], admission: { tenantRate: { perSecond: 0.4, burst: 0.8 } } }))
+      assert.strictEqual(bad._tag, "InvalidTaskConfig")
+      assert.include(bad.message, "admission.tenantRate.burst")
+      const zero = yield* Effect.flip(Pipeline.make({ types: [Work], admission: { tenants: { a: { perSecond: 0 } } } }))
+      assert.include(zero.message, "admission.tenants.a.perSecond")
+      // 0.5 tasks/s (burst defaults to 1): one now, the next after 2 s.
+      const p = yield* Pipeline.make({ types: [Work], admission: { tenantRate: { perSecond: 0.5 }, minRetryAfter: 1 } })
+      assert.strictEqual((yield* p.frontDesk.submit(Work, { n: 1 }, { tenant: "slow" })).status, "accepted")
+      const again = yield* Effect.flip(p.frontDesk.submit(Work, { n: 2 }, { tenant: "slow" }))
+      assert.isTrue(again._tag === "Overloaded" && again.retryAfter === 2000)
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual((yield* p.frontDesk.submit(Work, { n: 3 }, { tenant: "slow" })).status, "accepted")
+      // A batch larger than the burst can never be admitted: the answer says so.
+      const tooMany = yield* Effect.flip(p.frontDesk.submitAll(Work, [{ n: 4 }, { n: 5 }], { tenant: "other" }))
+      assert.isTrue(tooMany._tag === "Overloaded" && tooMany.detail.includes("exceed the tenant's burst"))
+      // Tenants seen once: their full buckets are swept instead of piling up.
+      for (let i = 0; i < 20_000; i++) p.admission.check(`t-${i}`, 1)
+      const before = p.admission.tenants()
+      yield* TestClock.adjust("2 seconds") // every bucket so far has refilled
+      for (let i = 20_000; i < 40_050; i++) p.admission.check(`t-${i}`, 1)
+      assert.isAtLeast(before, 20_000)
+      assert.isBelow(p.admission.tenants(), 20_100)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+
   it.effect("backlog metrics: depth, oldest age, rates, latency", () =>
     Effect.gen(function*() {
       const Work = TaskType.makeUnsafe({

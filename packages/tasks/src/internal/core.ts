@@ -1,7 +1,8 @@
 /**
  * The shared state of one pipeline: the in-memory index of tasks (a fold over the task log),
  * the task log writer (a group commit on top of the journal's: every record arriving while a
- * write is in flight goes into the next append, one event per run of records of one kind),
+ * write is in flight goes into the next append — accepted tasks as `TasksAccepted`, all status
+ * reports as one `TasksProgressed` event per run between acceptances),
  * and the counters the backlog monitor reads.
  *
  * The index only changes by folding committed events (`apply`), both when replaying the log at
