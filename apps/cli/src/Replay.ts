@@ -25,7 +25,7 @@ const num = (v: unknown, what: string, e: Journal.RecordedEvent) =>
     : Effect.fail(fail(`event at position ${e.position} (${e.stream}, ${e.type}) has no numeric ${what}`))
 
 const tickets = (stream: string) => {
-  const status = new Map<string, { status: Ticket.Status; at: number }>()
+  const status = new Map<string, { status: Ticket.Status; attempt: number; at: number }>()
   return {
     projection: Projection.make({
       name: "tickets",
@@ -38,11 +38,16 @@ const tickets = (stream: string) => {
           if (decoded instanceof TaskError.CorruptLog) return Effect.fail(fail(decoded.message))
           for (const fact of decoded.facts) {
             if (fact.kind === "accepted") {
-              for (const t of fact.tasks) if (!status.has(t.id)) status.set(t.id, { status: "accepted", at: t.at })
+              for (const t of fact.tasks) if (!status.has(t.id)) status.set(t.id, { status: "accepted", attempt: 0, at: t.at })
               continue
             }
+            // The pipeline's rule: nothing moves a final task, and a late dispatched/running
+            // report of an earlier attempt does not move a task back.
             const t = status.get(fact.id)
-            if (t !== undefined && !Ticket.isFinal(t.status)) t.status = fact.kind
+            if (t === undefined || Ticket.isFinal(t.status)) continue
+            const late = (fact.kind === "dispatched" || fact.kind === "running") && fact.attempt < t.attempt
+            t.attempt = Math.max(t.attempt, fact.attempt)
+            if (!late) t.status = fact.kind
           }
           return Effect.void
         }, { discard: true }),

@@ -403,7 +403,9 @@ export const make = Effect.fnUntraced(function*(
           }
           const d = details.get(ticket.id)
           const known = d ?? (key === undefined ? undefined : inflight.get(key))
-          if (known === undefined || !sameOrder(known, order)) {
+          // Details of old final tickets are not kept (see `trim`): then the key alone decides,
+          // as it does in the pipeline.
+          if (known !== undefined && !sameOrder(known, order)) {
             return Effect.fail(new IdempotencyConflict({ key: key ?? "", ticket: ticket.id }))
           }
           duplicates++

@@ -43,7 +43,7 @@ const flags = {
     Flag.withDefault(Desk.defaults.highWater)
   ),
   tenantRate: Flag.Finite("tenant-rate").pipe(
-    Flag.withDescription(`orders per second one customer may place (bursts of twice that); 0 = no limit (default ${Desk.defaults.tenantRate?.perSecond ?? 0})`),
+    Flag.withDescription(`orders per second one customer may place, fractions allowed (bursts of twice that, at least 1); 0 = no limit (default ${Desk.defaults.tenantRate?.perSecond ?? 0})`),
     Flag.withDefault(Desk.defaults.tenantRate?.perSecond ?? 0)
   ),
   maxWorkers: Flag.Int("max-workers").pipe(
@@ -77,7 +77,7 @@ const command = Command.make("mailroom-shop", flags, (f) =>
         ...Desk.defaults,
         highWater: f.highWater,
         maxWorkers: f.maxWorkers,
-        tenantRate: f.tenantRate === 0 ? undefined : { perSecond: f.tenantRate, burst: 2 * f.tenantRate }
+        tenantRate: f.tenantRate === 0 ? undefined : { perSecond: f.tenantRate, burst: Math.max(1, 2 * f.tenantRate) }
       },
       adminToken,
       port: f.port,
