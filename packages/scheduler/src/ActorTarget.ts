@@ -25,11 +25,15 @@ export interface Options {
   readonly timeout?: Duration.Input | undefined
 }
 
-const pool = <M>(actors: Actor.ActorRef<M> | ReadonlyArray<Actor.ActorRef<M>>): ReadonlyArray<Actor.ActorRef<M>> => {
-  const refs = Array.isArray(actors) ? (actors as ReadonlyArray<Actor.ActorRef<M>>) : [actors as Actor.ActorRef<M>]
-  if (refs.length === 0) throw new RangeError("ActorTarget: the pool needs at least one actor")
-  return refs
-}
+const pool = <M>(actors: Actor.ActorRef<M> | ReadonlyArray<Actor.ActorRef<M>>): ReadonlyArray<Actor.ActorRef<M>> =>
+  Array.isArray(actors) ? (actors as ReadonlyArray<Actor.ActorRef<M>>) : [actors as Actor.ActorRef<M>]
+
+// An empty pool offers no credit: `Scheduler.attach` refuses it with `InvalidConfig`
+// ("<name>.capacity": a positive integer), and its handler can never run.
+const nameOf = <M>(refs: ReadonlyArray<Actor.ActorRef<M>>, options: Options | undefined) =>
+  options?.name ?? (refs.length === 0 ? "actor-pool(empty: needs at least one actor)" : `actor:${refs[0]!.path}`)
+const capacityOf = <M>(refs: ReadonlyArray<Actor.ActorRef<M>>, options: Options | undefined) =>
+  refs.length === 0 ? 0 : options?.capacity ?? refs.length
 
 /**
  * Requests answered by an actor (or a pool: each batch goes to the next actor, round-robin).
@@ -47,8 +51,8 @@ export const ask = <K extends Key, M extends Message.Tagged & Message.AnyRequest
   let next = 0
   const askOptions = options?.timeout === undefined ? undefined : { timeout: options.timeout }
   return Target.makeResults<K, M, Message.Success<M>, Actor.AskError<M>>({
-    name: options?.name ?? `actor:${refs[0]!.path}`,
-    capacity: options?.capacity ?? refs.length,
+    name: nameOf(refs, options),
+    capacity: capacityOf(refs, options),
     maxBatch: options?.maxBatch,
     handle: (batch) => {
       const ref = refs[next++ % refs.length]!
@@ -73,8 +77,8 @@ export const tell = <K extends Key, M extends Message.Tagged>(
   const refs = pool(actors)
   let next = 0
   return Target.make<K, M, void, MailboxFull>({
-    name: options?.name ?? `actor:${refs[0]!.path}`,
-    capacity: options?.capacity ?? refs.length,
+    name: nameOf(refs, options),
+    capacity: capacityOf(refs, options),
     maxBatch: options?.maxBatch,
     handle: (batch) => {
       const ref = refs[next++ % refs.length]!

@@ -35,6 +35,11 @@ export type Select = (candidates: Array<Candidate>, limit: number, now: number) 
 export interface Policy {
   readonly name: string
   readonly make: () => Select
+  /**
+   * Set when the policy was built from invalid options: the scheduler refuses it with a typed
+   * `InvalidConfig` naming the option (and `make` throws if called anyway).
+   */
+  readonly invalid?: { readonly option: string; readonly value: string; readonly expected: string } | undefined
 }
 
 /**
@@ -102,6 +107,8 @@ export const elevator: Policy = {
   }
 }
 
+const positiveWeight = (w: unknown) => typeof w === "number" && w > 0 && Number.isFinite(w)
+
 /**
  * Weighted fair share across tenants (start-time fair queueing): each dispatched operation
  * advances its tenant's virtual time by `1 / weight`; the tenant with the lowest virtual time
@@ -114,13 +121,20 @@ export const fairShare = (options?: {
 }): Policy => {
   const weights = options?.weights ?? {}
   const defaultWeight = options?.defaultWeight ?? 1
-  for (const [tenant, w] of Object.entries(weights)) {
-    if (!(w > 0) || !Number.isFinite(w)) {
-      throw new RangeError(`fairShare: weight of tenant ${tenant} must be a positive finite number, got ${w}`)
+  const badTenant = Object.entries(weights).find(([, w]) => !positiveWeight(w))
+  const invalid = badTenant !== undefined
+    ? { option: `fairShare.weights.${badTenant[0]}`, value: String(badTenant[1]), expected: "a positive finite number" }
+    : !positiveWeight(defaultWeight)
+    ? { option: "fairShare.defaultWeight", value: String(defaultWeight), expected: "a positive finite number" }
+    : undefined
+  if (invalid !== undefined) {
+    return {
+      name: "fair-share",
+      invalid,
+      make: () => {
+        throw new RangeError(`${invalid.option} must be ${invalid.expected}, got ${invalid.value}`)
+      }
     }
-  }
-  if (!(defaultWeight > 0) || !Number.isFinite(defaultWeight)) {
-    throw new RangeError(`fairShare: defaultWeight must be a positive finite number, got ${defaultWeight}`)
   }
   return {
     name: "fair-share",

@@ -172,6 +172,9 @@ const resolve = (options: Options | undefined): Result.Result<Resolved, InvalidC
   if (typeof policy !== "object" || policy === null || typeof policy.make !== "function") {
     return Result.fail(new InvalidConfig({ option: "policy", value: String(policy), expected: "a Policy" }))
   }
+  if (policy.invalid !== undefined) {
+    return Result.fail(new InvalidConfig({ option: `policy.${policy.invalid.option}`, value: policy.invalid.value, expected: policy.invalid.expected }))
+  }
   return Result.succeed({ policy, maxBatch, maxDelay, maxPending, whenFull, deadlines })
 }
 

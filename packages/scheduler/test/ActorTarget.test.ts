@@ -38,6 +38,13 @@ const sumAdds = Operation.combiner<Msg, number>(
 )
 
 describe("ActorTarget", () => {
+  it.effect("an empty pool is refused by attach with a typed error (no handler without an actor)", () =>
+    Effect.gen(function*() {
+      const bad = yield* Effect.flip(Scheduler.attach(ActorTarget.ask<string, Msg>([], { capacity: 4 })))
+      expect(bad._tag).toBe("InvalidConfig")
+      expect(bad.message).toContain("needs at least one actor")
+    }).pipe(Effect.scoped, Effect.provide(Scheduler.layer())))
+
   it.effect("messages to an actor are merged and ordered by the scheduler", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()

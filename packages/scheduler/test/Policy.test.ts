@@ -67,9 +67,16 @@ describe("built-in policies", () => {
     expect(picked.filter((t) => t === "b").length).toBe(2)
   })
 
-  it("fair share rejects a non-positive weight", () => {
-    expect(() => Policy.fairShare({ weights: { x: 0 } })).toThrow(/weight of tenant x/)
-  })
+  it.effect("fair share with a non-positive weight: the scheduler refuses it with a typed error naming the tenant", () =>
+    Effect.gen(function*() {
+      const bad = yield* Effect.flip(Scheduler.make({ policy: Policy.fairShare({ weights: { x: 0 } }) }))
+      expect(bad._tag).toBe("InvalidConfig")
+      expect(bad.message).toContain("policy.fairShare.weights.x")
+      const badDefault = yield* Effect.flip(Scheduler.make({ policy: Policy.fairShare({ defaultWeight: -1 }) }))
+      expect(badDefault.message).toContain("policy.fairShare.defaultWeight")
+      // Used directly (a custom scheduler), the invalid policy still refuses to run.
+      expect(() => Policy.fairShare({ weights: { x: Number.NaN } }).make()).toThrow(/fairShare.weights.x/)
+    }))
 })
 
 /** Submits keys while the target is busy, then records the order of the next batch. */
