@@ -128,7 +128,7 @@ export const sqliteGroupCommit = async (rounds: number): Promise<Figure> => {
     group.push(await runSqlite(1024, 1000, 100))
     timeOrdered.push(await runSqlite(1024, 1000, 100, true))
     perEvent.push(await runSqlite(1, 1000, 2))
-    bare1000.push(bareSqlite(50_000, 1000))
+    bare1000.push(bareSqlite(100_000, 1000))
     bare1.push(bareSqlite(1000, 1))
   }
   const subject = result("journal, group commit", "subject", "SqlJournal on SqliteClient (synchronous=FULL), 1,000 fibers x 100 single-event appends, own stream each", group)
@@ -141,7 +141,7 @@ export const sqliteGroupCommit = async (rounds: number): Promise<Figure> => {
       subject,
       baseline,
       result("journal, group commit, time-ordered ids", "reference", "same as the subject with Upcast.eventId() ids instead of <stream>-<k>", timeOrdered),
-      result("bare node:sqlite, 1,000-event transactions", "reference", "same table, indexes and pragmas, prepared INSERT, no framework", bare1000),
+      result("bare node:sqlite, 1,000-event transactions", "reference", "same table, indexes and pragmas, the same 100,000 rows (1,000 streams x 100), prepared INSERT, no framework", bare1000),
       result("bare node:sqlite, one event per transaction", "reference", "same table, indexes and pragmas, prepared INSERT, no framework", bare1),
       result("journal, memory (no storage)", "reference", "Journal.layerMemory, same 1,000 x 100 workload: the framework's ceiling", memory),
       result("fiber harness alone (no journal)", "reference", "1,000 fibers x 100 deferreds completed by one batching fiber", floor)

@@ -16,7 +16,7 @@
  * ```
  */
 import { Effect } from "effect"
-import { Journal, type ReadError, type RecordedEvent } from "./Journal.js"
+import { Journal, type LeanEvent, type ReadError, type RecordedEvent } from "./Journal.js"
 import * as Projection from "./Projection.js"
 import { type EventTypes, UndecodableEvent } from "./Upcast.js"
 
@@ -28,6 +28,40 @@ export interface Fold<S, A extends { readonly _tag: string }> {
   /** Events read per query (default 10,000). */
   readonly pageSize?: number | undefined
 }
+
+/**
+ * A fold whose `apply` declares at most two parameters (`(state, event) => …`) never sees the
+ * recorded event, so replay may use the journal's lean scan (no stream name or event id read
+ * per row). `apply.length` tells; a fold with a `filter` always reads everything.
+ */
+const needsRecorded = (fold: Fold<any, any>): boolean => fold.apply.length >= 3
+
+/**
+ * The recorded-event view a decoder needs, built from a lean row. Only the decoder sees it:
+ * on a decode error the event is read whole (`undecodableAt`), so the error names its stream.
+ */
+const asRecorded = (event: LeanEvent, stream: string): RecordedEvent => ({
+  position: event.position,
+  stream,
+  version: event.version,
+  id: "",
+  type: event.type,
+  schemaVersion: event.schemaVersion,
+  data: event.data
+})
+
+/** Reads the event at `position` whole and decodes it again, for an error naming its stream. */
+const undecodableAt = <A extends { readonly _tag: string }>(
+  journal: Journal["Service"],
+  fold: Fold<any, A>,
+  position: number,
+  fallback: UndecodableEvent
+) =>
+  Effect.flatMap(journal.readAll(position - 1, 1), (page) => {
+    const full = page[0]
+    const again = full === undefined || full.position !== position ? fallback : fold.types.decodeSync(full)
+    return Effect.fail(again instanceof UndecodableEvent ? again : fallback)
+  })
 
 /** The result of a replay: the state and where it stopped. */
 export interface Replayed<S> {
@@ -63,17 +97,29 @@ export const stream = Effect.fnUntraced(function*<S, A extends { readonly _tag: 
   let state = from?.state ?? fold.initial
   let last = from?.version ?? 0
   let events = 0
-  if (journal.scanStream !== undefined) {
-    // Fast path: each event is decoded and applied as its row is read (no page of events).
-    const decode = fold.types.decodeSync
-    const visit = (recorded: RecordedEvent): UndecodableEvent | undefined => {
-      const event = decode(recorded)
-      if (event instanceof UndecodableEvent) return event
-      state = fold.apply(state, event, recorded)
-      return undefined
-    }
+  // Fast paths: each event is decoded and applied as its row is read (no page of events);
+  // lean rows (no event id read) when the fold does not take the recorded event.
+  const decode = fold.types.decodeSync
+  const scan = journal.scanStreamLean !== undefined && !needsRecorded(fold)
+    ? (from: number) =>
+      journal.scanStreamLean!(name, from, pageSize, (lean): UndecodableEvent | undefined => {
+        const event = decode(asRecorded(lean, name))
+        if (event instanceof UndecodableEvent) return event
+        state = (fold.apply as (state: S, event: A) => S)(state, event)
+        return undefined
+      })
+    : journal.scanStream !== undefined
+    ? (from: number) =>
+      journal.scanStream!(name, from, pageSize, (recorded): UndecodableEvent | undefined => {
+        const event = decode(recorded)
+        if (event instanceof UndecodableEvent) return event
+        state = fold.apply(state, event, recorded)
+        return undefined
+      })
+    : undefined
+  if (scan !== undefined) {
     while (true) {
-      const page = yield* journal.scanStream(name, last + 1, pageSize, visit)
+      const page = yield* scan(last + 1)
       if (page.stopped !== undefined) return yield* page.stopped
       if (page.last === undefined) return { state, last, events } as Replayed<S>
       last = page.last.version
@@ -106,6 +152,29 @@ export const all = Effect.fnUntraced(function*<S, A extends { readonly _tag: str
   let state = fold.initial
   let last = 0
   let events = 0
+  if (journal.scanAllLean !== undefined && fold.filter === undefined && !needsRecorded(fold)) {
+    // Fastest path: lean rows (no stream name, no event id). A decode error is answered for
+    // the event read whole, so it names the stream as on the other paths.
+    const decode = fold.types.decodeSync
+    const apply = fold.apply as (state: S, event: A) => S
+    let failedAt = 0
+    const visit = (lean: LeanEvent): UndecodableEvent | undefined => {
+      const event = decode(asRecorded(lean, ""))
+      if (event instanceof UndecodableEvent) {
+        failedAt = lean.position
+        return event
+      }
+      state = apply(state, event)
+      events++
+      return undefined
+    }
+    while (true) {
+      const page = yield* journal.scanAllLean(last, pageSize, visit)
+      if (page.stopped !== undefined) return yield* undecodableAt(journal, fold, failedAt, page.stopped)
+      if (page.last === undefined) return { state, last, events } as Replayed<S>
+      last = page.last.position
+    }
+  }
   if (journal.scanAll !== undefined) {
     // Fast path: each event is decoded and applied as its row is read (no page of events).
     const decode = fold.types.decodeSync

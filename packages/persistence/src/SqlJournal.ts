@@ -27,10 +27,12 @@ import * as GroupCommit from "./internal/groupCommit.js"
 import * as Plan from "./internal/plan.js"
 import {
   CorruptEvent,
+  decodeLeanRow,
   decodeRow,
   Journal,
   JournalError,
   type JournalOptions,
+  type LeanEvent,
   makeCommitSignal,
   makeSubscribe,
   prepareAppend,
@@ -92,6 +94,28 @@ const scanRows = <E>(
     if (stopped !== undefined) return Effect.succeed({ read: i + 1, last, stopped })
   }
   return Effect.succeed({ read: rows.length, last, stopped: undefined })
+}
+
+const LEAN_COLUMNS = "position, version, type, schema_version, data"
+
+/**
+ * `scanRows` for lean scans (rows in `LEAN_COLUMNS` order). A damaged row answers its position:
+ * the caller reads that row whole, so the error names its stream.
+ */
+const scanLeanRows = <E>(
+  rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  visit: (event: LeanEvent) => E | undefined
+): Scanned<E, LeanEvent> | { readonly damagedAt: unknown } => {
+  let last: LeanEvent | undefined
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!
+    const event = decodeLeanRow(r[0], r[1], r[2], r[3], r[4])
+    if (event === undefined) return { damagedAt: r[0] }
+    last = event
+    const stopped = visit(event)
+    if (stopped !== undefined) return { read: i + 1, last, stopped }
+  }
+  return { read: rows.length, last, stopped: undefined }
 }
 
 /** The longest prefix of `events` with no unresolved hole (holes at or below `finalUpTo` are resolved). */
@@ -316,6 +340,44 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
       [stream, fromVersion, Math.min(limit, Number.MAX_SAFE_INTEGER)]
     ).values.pipe(Effect.mapError(storageError("readStream")))
 
+  // Lean scans (replay of folds that need no stream name or event id): fewer columns per row.
+  // A damaged row is read again whole, so its `CorruptEvent` names stream and position exactly
+  // as the full scan's would.
+  const damaged = (operation: string, position: unknown) =>
+    Effect.flatMap(
+      sql.unsafe(`SELECT ${COLUMNS} FROM ${table} WHERE position = ${ph(1)}`, [position]).values.pipe(
+        Effect.mapError(storageError(operation))
+      ),
+      (rows): Effect.Effect<never, CorruptEvent | JournalError> => {
+        const r = rows[0]
+        const event = r === undefined ? undefined : decodeRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6])
+        return Effect.fail(
+          event instanceof CorruptEvent ? event : new JournalError({
+            operation,
+            reason: `the row at position ${String(position)} changed while it was read`
+          })
+        )
+      }
+    )
+  const leanPage = <E>(operation: string, rows: ReadonlyArray<ReadonlyArray<unknown>>, visit: (event: LeanEvent) => E | undefined) => {
+    const scanned = scanLeanRows(rows, visit)
+    return "damagedAt" in scanned ? damaged(operation, scanned.damagedAt) : Effect.succeed(scanned)
+  }
+  const scanAllLean = <E>(after: number, limit: number, visit: (event: LeanEvent) => E | undefined) =>
+    Effect.flatMap(
+      sql.unsafe(`SELECT ${LEAN_COLUMNS} FROM ${table} WHERE position > ${ph(1)} ORDER BY position LIMIT ${ph(2)}`, [after, limit])
+        .values.pipe(Effect.mapError(storageError("readAll"))),
+      (rows) => leanPage("readAll", rows, visit)
+    )
+  const scanStreamLean = <E>(stream: string, fromVersion: number, limit: number, visit: (event: LeanEvent) => E | undefined) =>
+    Effect.flatMap(
+      sql.unsafe(
+        `SELECT ${LEAN_COLUMNS} FROM ${table} WHERE stream = ${ph(1)} AND version >= ${ph(2)} ORDER BY version LIMIT ${ph(3)}`,
+        [stream, fromVersion, Math.min(limit, Number.MAX_SAFE_INTEGER)]
+      ).values.pipe(Effect.mapError(storageError("readStream"))),
+      (rows) => leanPage("readStream", rows, visit)
+    )
+
   const inProgress = (xids: ReadonlyArray<string>) =>
     Effect.map(
       sql.unsafe<{ busy: unknown }>(
@@ -373,8 +435,10 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
     // PostgreSQL's `readAll` waits out holes (see `readAllPg`); replay reads it page by page.
     ...(pg ? {} : {
       scanAll: <E>(after: number, limit: number, visit: (event: RecordedEvent) => E | undefined) =>
-        Effect.flatMap(selectAllRows(after, limit), (rows) => scanRows(rows, visit))
+        Effect.flatMap(selectAllRows(after, limit), (rows) => scanRows(rows, visit)),
+      scanAllLean
     }),
+    scanStreamLean,
     scanStream: <E>(stream: string, fromVersion: number, limit: number, visit: (event: RecordedEvent) => E | undefined) =>
       Effect.flatMap(selectStreamRows(stream, fromVersion, limit), (rows) => scanRows(rows, visit)),
     streamVersion: (stream) =>

@@ -127,6 +127,10 @@ for (const backend of backends) {
           after = page[page.length - 1]!.position
         }
         expect(seen).toEqual(pages)
+        // A fold that does not take the recorded event replays through the lean scan where the
+        // journal has one (fewer columns per row): same state, same events, same last position.
+        const lean = yield* Replay.all({ types: Evolved, initial: 0, apply: record, pageSize: 5 })
+        expect(lean).toEqual(all)
         // One stream, by version; pages ending exactly at the stream's end too.
         const b = yield* Replay.stream("b", { types: Evolved, initial: 0, apply: record, pageSize: 4 })
         expect(b).toEqual({
@@ -167,6 +171,12 @@ for (const backend of backends) {
         expect(unknownVersion).toMatchObject({ _tag: "UndecodableEvent", stream: "s", position: positions[3], schemaVersion: 9 })
         const unknownAll = yield* Effect.flip(Replay.all(fold))
         expect(unknownAll).toMatchObject({ _tag: "UndecodableEvent", stream: "s", position: positions[3] })
+        // The same errors when the fold takes the recorded event (the scan that reads every column).
+        const full = { ...fold, apply: (n: number, e: Event, _r: Journal.RecordedEvent) => record(n, e) }
+        expect(yield* Effect.flip(Replay.all(full))).toMatchObject({ _tag: "UndecodableEvent", stream: "s", position: positions[3] })
+        yield* corrupt(positions[1]!, "{not json")
+        expect(yield* Effect.flip(Replay.all(full))).toMatchObject({ _tag: "CorruptEvent", stream: "s", position: positions[1] })
+        expect(yield* Effect.flip(Replay.stream("s", full))).toMatchObject({ _tag: "CorruptEvent", stream: "s", position: positions[1] })
       }).pipe(Effect.provide(backend.layer())))
   })
 }
