@@ -24,6 +24,11 @@ import { type EventTypes, UndecodableEvent } from "./Upcast.js"
 export interface Fold<S, A extends { readonly _tag: string }> {
   readonly types: EventTypes<A>
   readonly initial: S
+  /**
+   * Folds one event. Declare the third parameter (without a default value) when the fold reads
+   * the recorded event: replay looks at `apply.length`, and a fold of two parameters is
+   * replayed with the journal's lean scan, which does not read stream names and event ids.
+   */
   readonly apply: (state: S, event: A, recorded: RecordedEvent) => S
   /** Events read per query (default 10,000). */
   readonly pageSize?: number | undefined
