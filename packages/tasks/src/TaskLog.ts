@@ -43,11 +43,5 @@ export const eventTypes: ReadonlyArray<string> = [
  * order; a `CorruptLog` naming stream, position and what is wrong when the event is not a task
  * log event or does not decode.
  */
-export const decode = (event: Journal.RecordedEvent): { readonly at: number; readonly facts: ReadonlyArray<LogFact> } | CorruptLog => {
-  const decoded = decodeEvent(event)
-  if (!("facts" in decoded)) return decoded
-  return {
-    at: decoded.at,
-    facts: decoded.facts.map((f): LogFact => f.kind === "accepted" ? { kind: "accepted", tasks: f.tasks } : f)
-  }
-}
+export const decode: (event: Journal.RecordedEvent) => { readonly at: number; readonly facts: ReadonlyArray<LogFact> } | CorruptLog =
+  decodeEvent

@@ -507,7 +507,7 @@ export class Core {
         this.depthByType.set(record.type, (this.depthByType.get(record.type) ?? 1) - 1)
         this.completions++
         if (this.latencies.length < 100_000) this.latencies.push(at - record.acceptedAt)
-        this.notifyFinal(final)
+        this.notify(final)
         if (live) this.onFinal([record.id])
       }
     }
@@ -515,21 +515,13 @@ export class Core {
 
   /** The status of a task, live or final. */
   statusOf(id: string): TaskStatus | undefined {
-    const live = this.live.get(id)
-    if (live !== undefined) return liveStatus(live)
-    const final = this.finals.get(id)
-    return final === undefined ? undefined : finalStatus(final)
+    const record = this.live.get(id) ?? this.finals.get(id)
+    return record === undefined ? undefined : toStatus(record)
   }
 
-  private notify(record: TaskRecord): void {
+  private notify(record: FinalRecord): void {
     if (this.watchers.size === 0 && this.listeners.size === 0) return
-    const status = liveStatus(record)
-    this.emit(status)
-  }
-
-  private notifyFinal(final: FinalRecord): void {
-    if (this.watchers.size === 0 && this.listeners.size === 0) return
-    this.emit(finalStatus(final))
+    this.emit(toStatus(record))
   }
 
   private emit(status: TaskStatus): void {
@@ -559,7 +551,12 @@ const progressFact = (f: typeof ProgressFact.Type): Exclude<Fact, { kind: "accep
   }
 }
 
-const liveStatus = (r: TaskRecord): TaskStatus => {
+/**
+ * A task's status as `status` answers it. Live and final tasks alike: a live record is a
+ * `FinalRecord` too (a task's record becomes its final entry), and its `output` is set only
+ * once it succeeded.
+ */
+const toStatus = (r: FinalRecord): TaskStatus => {
   const s: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
     id: r.id,
     taskType: r.type,
@@ -569,22 +566,8 @@ const liveStatus = (r: TaskRecord): TaskStatus => {
     acceptedAt: r.acceptedAt,
     updatedAt: r.updatedAt
   }
+  if (r.output !== undefined) s.output = r.output
   if (r.error !== undefined) s.error = r.error
-  return s
-}
-
-const finalStatus = (f: FinalRecord): TaskStatus => {
-  const s: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
-    id: f.id,
-    taskType: f.type,
-    tenant: f.tenant,
-    status: f.status,
-    attempt: f.attempt,
-    acceptedAt: f.acceptedAt,
-    updatedAt: f.updatedAt
-  }
-  if (f.output !== undefined) s.output = f.output
-  if (f.error !== undefined) s.error = f.error
   return s
 }
 
