@@ -8,6 +8,7 @@
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import { Journal, Projection, SqliteClient, SqlJournal } from "@mailroom/persistence"
 import { Saga } from "@mailroom/tasks"
+import { Random } from "@mailroom/testkit"
 import { mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import * as Account from "./Account.js"
@@ -72,23 +73,12 @@ export const journalLayer = (dataDir: string | undefined): Layer.Layer<Journal.J
 
 const ok = (b: boolean) => (b ? "✓" : "✗")
 
-const rng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Runs the whole demo against the `Journal` in context. */
 export const run = (config: Config, say: (line: string) => Effect.Effect<void>) =>
   Effect.gen(function*() {
     const faults = Faults.make({ rate: config.faultRate, seed: config.seed })
     const saga = Transfer.saga(faults)
-    const random = rng(config.seed)
+    const random = Random.seeded(config.seed)
     const ids = Array.from({ length: config.accounts }, (_, i) => `acct-${String(i + 1).padStart(3, "0")}`)
 
     yield* Effect.forEach(ids, (id, i) => Account.open(id, `owner ${i + 1}`, config.openingCents), { concurrency: 16, discard: true })

@@ -8,6 +8,7 @@
  * Decisions come from a seeded generator, so a run can be repeated.
  */
 import { Effect, Schema } from "effect"
+import { Random } from "@mailroom/testkit"
 
 /** A transient ledger failure (retried). */
 export class LedgerUnavailable extends Schema.TaggedError<LedgerUnavailable>()("LedgerUnavailable", {
@@ -52,14 +53,7 @@ const hash = (s: string) => {
 
 /** A fault switch; `rate` 0 turns it off. */
 export const make = (options: { readonly rate: number; readonly rejectRate?: number | undefined; readonly seed?: number | undefined }): Faults => {
-  let a = (options.seed ?? 7) >>> 0
-  const random = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = Random.seeded(options.seed ?? 7)
   const rejectRate = options.rejectRate ?? options.rate / 4
   const counts: FaultCounts = { before: 0, lostAck: 0, hang: 0, refused: 0 }
   const refused = new Set<string>()

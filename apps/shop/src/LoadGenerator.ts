@@ -8,6 +8,7 @@
  * pay off.
  */
 import { Effect, Schedule } from "effect"
+import { Random } from "@mailroom/testkit"
 import type * as Catalog from "./Catalog.js"
 import type { Desk } from "./Desk.js"
 import type { Order } from "./Order.js"
@@ -32,18 +33,6 @@ export const profile = (seconds: number, period: number): number => {
 export const phase = (seconds: number, period: number): string => {
   const p = (seconds % period) / period
   return p < 0.15 ? "calm" : p < 0.55 ? "rush" : p < 0.8 ? "flood" : "lull"
-}
-
-/** A small deterministic random generator (mulberry32), so runs are comparable. */
-export const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Draws an order: 1–3 lines of skewed-popularity items, 1–3 units each. */
@@ -80,7 +69,8 @@ export const run = (options: {
   readonly state: LoadState
   readonly seed?: number | undefined
 }): Effect.Effect<void> => {
-  const rnd = random(options.seed ?? 42)
+  // Seeded, so runs are comparable.
+  const rnd = Random.seeded(options.seed ?? 42)
   const state = options.state
   let carry = 0
   let n = 0

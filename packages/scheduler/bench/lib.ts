@@ -3,6 +3,7 @@
  * the simulated backend (batch call = 1 ms + 50 µs per distinct key, at most 4 in flight),
  * percentiles, tables and JSON output.
  */
+import { Random } from "@mailroom/testkit"
 import { Clock, Duration, Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
@@ -11,17 +12,8 @@ import { fileURLToPath } from "node:url"
 
 export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "bench-results")
 
-/** mulberry32: small, fast, seeded. */
-export const rng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Seeded random numbers (mulberry32, from the testkit). */
+export const rng = Random.seeded
 
 /** Zipf(s) over keys 0..n-1 (key 0 most popular), by inverse CDF. */
 export const zipf = (n: number, s: number, random: () => number) => {

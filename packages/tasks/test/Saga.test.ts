@@ -3,16 +3,11 @@ import { Effect, Exit, Fiber, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Journal } from "@mailroom/persistence"
 import { Pipeline, Saga, TaskType } from "@mailroom/tasks"
+import { Random } from "@mailroom/testkit"
 import { env } from "./support.js"
 
-/** A deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-const prng = (seed: number) => () => {
-  seed |= 0
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+/** A deterministic PRNG, so a failing seed can be replayed. */
+const prng = Random.seeded
 
 class Transient extends Schema.TaggedError<Transient>()("Transient", { where: Schema.String }) {}
 class Insufficient extends Schema.TaggedError<Insufficient>()("Insufficient", { account: Schema.String }) {}

@@ -3,6 +3,7 @@
  * backend consults, so that a test can say "20% of steps fail" and replay the same run.
  */
 import { Effect, Schema } from "effect"
+import { seeded } from "./Random.js"
 
 /** The error an injected fault raises. */
 export class InjectedFault extends Schema.TaggedError<InjectedFault>()("InjectedFault", {
@@ -26,20 +27,13 @@ export interface Faults {
 
 /**
  * A fault source failing with probability `rate` (0..1), driven by a seeded PRNG
- * (mulberry32), so the same seed replays the same faults.
+ * (`Random.seeded`), so the same seed replays the same faults.
  */
 export const make = (options: { readonly rate: number; readonly seed?: number }): Faults => {
   if (!(options.rate >= 0 && options.rate <= 1)) {
     throw new RangeError(`Faults.make: rate must be within 0..1, got ${String(options.rate)}`)
   }
-  let state = (options.seed ?? 1) >>> 0
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = seeded(options.seed ?? 1)
   const injected = new Map<string, number>()
   let draws = 0
   const next = (site: string) => {

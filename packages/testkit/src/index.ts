@@ -5,3 +5,4 @@
 export * as DeadLetters from "./DeadLetters.js"
 export * as Faults from "./Faults.js"
 export * as Probe from "./Probe.js"
+export * as Random from "./Random.js"
