@@ -23,19 +23,14 @@ export const run = async (options: Workload & { readonly redisUrl: string }): Pr
   })
   const jobOptions = { removeOnComplete: true, removeOnFail: true }
   try {
-    const m = await measure({
-      jobs: options.jobs,
-      bulkSize: 1000,
-      submitConcurrency: 4,
-      singles: options.singles,
+    const m = await measure(options, {
       bulk: async (chunk) => {
         await queue.addBulk(chunk.map((data) => ({ name: "noop", data, opts: jobOptions })))
       },
       single: async (data) => {
         await queue.add("noop", data, jobOptions)
       },
-      processed: () => completed,
-      timeoutMs: 300_000
+      processed: () => completed
     })
     const probe = await connect()
     const aof = await probe.configGet("appendonly")

@@ -40,19 +40,14 @@ export const run = async (options: Workload & { readonly pgUrl: string }): Promi
     }
   })
   try {
-    const m = await measure({
-      jobs: options.jobs,
-      bulkSize: 1000,
-      submitConcurrency: 4,
-      singles: options.singles,
+    const m = await measure(options, {
       bulk: async (chunk) => {
         await utils.addJobs(chunk.map((payload) => ({ identifier: "noop", payload })))
       },
       single: async (payload) => {
         await utils.addJob("noop", payload)
       },
-      processed: () => processed,
-      timeoutMs: 300_000
+      processed: () => processed
     })
     return {
       system: "Graphile Worker (PostgreSQL)",

@@ -61,17 +61,16 @@ export const waitFor = async (condition: () => boolean, timeoutMs: number, what:
   }
 }
 
-/** The common protocol: workers run while bulk submits go in; then single submits for latency. */
-export const measure = async (options: {
-  readonly jobs: number
-  readonly bulkSize: number
-  readonly submitConcurrency: number
-  readonly singles: number
+/**
+ * The common protocol, the same for every system: workers run while bulk submits of 1,000 jobs
+ * go in, 4 calls in flight; then single submits one at a time for latency.
+ */
+export const measure = async (workload: Workload, system: {
   readonly bulk: (payloads: Array<{ i: number }>) => Promise<void>
   readonly single: (payload: { i: number }) => Promise<void>
   readonly processed: () => number
-  readonly timeoutMs: number
 }) => {
+  const options = { ...workload, ...system, bulkSize: 1000, submitConcurrency: 4, timeoutMs: 300_000 }
   const payloads = Array.from({ length: options.jobs }, (_, i) => ({ i }))
   const bulkLatencies: Array<number> = []
   const start = performance.now()

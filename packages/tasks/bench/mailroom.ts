@@ -52,19 +52,14 @@ export const run = async (options: Workload & {
           commitInterval: Number(process.env.MAILROOM_BENCH_COMMIT_INTERVAL ?? 0)
         })
         const m = yield* Effect.promise(() =>
-          measure({
-            jobs: options.jobs,
-            bulkSize: 1000,
-            submitConcurrency: 4,
-            singles: options.singles,
+          measure(options, {
             bulk: async (chunk) => {
               await Effect.runPromise(p.frontDesk.submitAll(Noop, chunk))
             },
             single: async (payload) => {
               await Effect.runPromise(p.frontDesk.submit(Noop, payload))
             },
-            processed: () => p.backlog.snapshot().completions,
-            timeoutMs: 300_000
+            processed: () => p.backlog.snapshot().completions
           })
         )
         return {

@@ -20,19 +20,14 @@ export const run = async (options: Workload & { readonly pgUrl: string }): Promi
     processed += jobs.length
   })
   try {
-    const m = await measure({
-      jobs: options.jobs,
-      bulkSize: 1000,
-      submitConcurrency: 4,
-      singles: options.singles,
+    const m = await measure(options, {
       bulk: async (chunk) => {
         await boss.insert(name, chunk.map((data) => ({ data })))
       },
       single: async (data) => {
         await boss.send(name, data)
       },
-      processed: () => processed,
-      timeoutMs: 300_000
+      processed: () => processed
     })
     return {
       system: "pg-boss (PostgreSQL)",
