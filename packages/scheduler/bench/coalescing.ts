@@ -9,9 +9,9 @@
  * one go — which lets DataLoader batch them together: this favours DataLoader.
  */
 import DataLoader from "dataloader"
-import { Clock, Effect, Exit, Scope } from "effect"
-import { Operation, Scheduler, Target } from "@mailroom/scheduler"
-import { Backend, type Figure, percentile, rng, Sim, simClock, table, writeResult, zipf } from "./lib.ts"
+import { Exit } from "effect"
+import { Operation } from "@mailroom/scheduler"
+import { Backend, type Figure, percentile, readLane, rng, Sim, table, writeResult, zipf } from "./lib.ts"
 
 interface Strategy {
   readonly read: (key: number) => Promise<number>
@@ -45,25 +45,13 @@ const singleFlight: Make = async (backend) => {
 }
 
 const mailroom: Make = async (backend) => {
-  const target = Target.make<number, undefined, number, unknown>({
-    name: "bench-reads",
-    capacity: backend.connections,
-    handle: (batch) => Effect.promise(() => backend.call(batch.map((w) => w.key)))
-  })
-  const scope = Scope.makeUnsafe()
-  const lane = await Effect.runPromise(
-    Scheduler.attach(target).pipe(
-      Scope.provide(scope),
-      Effect.provide(Scheduler.layer({ maxBatch: 100_000, maxPending: 1_000_000 })),
-      Effect.provideService(Clock.Clock, simClock(backend.sim))
-    )
-  )
+  const { lane, close } = await readLane(backend, "bench-reads", { maxBatch: 100_000, maxPending: 1_000_000 })
   return {
     read: (key) =>
       new Promise((resolve, reject) => {
         lane.submitCallback(Operation.read(key), (exit) => Exit.isSuccess(exit) ? resolve(exit.value) : reject(exit))
       }),
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    close
   }
 }
 

@@ -3,8 +3,9 @@
  * the simulated backend (batch call = 1 ms + 50 µs per distinct key, at most 4 in flight),
  * percentiles, tables and JSON output.
  */
+import { Scheduler, Target } from "@mailroom/scheduler"
 import { Random } from "@mailroom/testkit"
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Duration, Effect, Exit, Scope } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { dirname, join } from "node:path"
@@ -169,6 +170,27 @@ export class Backend {
   get queued(): number {
     return this.queue.length
   }
+}
+
+/**
+ * The benches' Mailroom subject: a scheduler lane whose target reads `backend` (one batch call
+ * per dispatched batch, `backend.connections` in flight), on the backend's simulated clock.
+ */
+export const readLane = async (backend: Backend, name: string, options: Scheduler.Options) => {
+  const target = Target.make<number, undefined, number>({
+    name,
+    capacity: backend.connections,
+    handle: (batch) => Effect.promise(() => backend.call(batch.map((w) => w.key)))
+  })
+  const scope = Scope.makeUnsafe()
+  const lane = await Effect.runPromise(
+    Scheduler.attach(target).pipe(
+      Scope.provide(scope),
+      Effect.provide(Scheduler.layer(options)),
+      Effect.provideService(Clock.Clock, simClock(backend.sim))
+    )
+  )
+  return { lane, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
 export interface Figure {

@@ -5,10 +5,9 @@
  * per second should not fall as submitters are added, while backend calls per read fall.
  * DataLoader (cache off) at the same concurrency is printed alongside.
  */
-import { Clock, Effect, Exit, Scope } from "effect"
 import DataLoader from "dataloader"
-import { Operation, Scheduler, Target } from "@mailroom/scheduler"
-import { Backend, type Figure, rng, Sim, simClock, table, writeResult, zipf } from "./lib.ts"
+import { Operation } from "@mailroom/scheduler"
+import { Backend, type Figure, readLane, rng, Sim, table, writeResult, zipf } from "./lib.ts"
 
 const LEVELS = [1, 10, 100, 1_000]
 const DURATION_MS = 1_000
@@ -16,24 +15,12 @@ const DURATION_MS = 1_000
 type Reader = (key: number, done: () => void) => void
 
 const mailroomReader = async (backend: Backend): Promise<{ read: Reader; close: () => Promise<void> }> => {
-  const target = Target.make<number, undefined, number>({
-    name: "scaling",
-    capacity: backend.connections,
-    handle: (batch) => Effect.promise(() => backend.call(batch.map((w) => w.key)))
-  })
-  const scope = Scope.makeUnsafe()
-  const lane = await Effect.runPromise(
-    Scheduler.attach(target).pipe(
-      Scope.provide(scope),
-      Effect.provide(Scheduler.layer({ maxBatch: 100_000 })),
-      Effect.provideService(Clock.Clock, simClock(backend.sim))
-    )
-  )
+  const { lane, close } = await readLane(backend, "scaling", { maxBatch: 100_000 })
   return {
     read: (key, done) => {
       lane.submitCallback(Operation.read(key), done)
     },
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    close
   }
 }
 
