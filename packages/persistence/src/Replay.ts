@@ -55,17 +55,16 @@ const asRecorded = (event: LeanEvent, stream: string): RecordedEvent => ({
   data: event.data
 })
 
-/** Reads the event at `position` whole and decodes it again, for an error naming its stream. */
+/** Reads the event a lean decode failed on whole and decodes it again, for an error naming its stream. */
 const undecodableAt = <A extends { readonly _tag: string }>(
   journal: Journal["Service"],
   fold: Fold<any, A>,
-  position: number,
-  fallback: UndecodableEvent
+  lean: UndecodableEvent
 ) =>
-  Effect.flatMap(journal.readAll(position - 1, 1), (page) => {
+  Effect.flatMap(journal.readAll(lean.position - 1, 1), (page) => {
     const full = page[0]
-    const again = full === undefined || full.position !== position ? fallback : fold.types.decodeSync(full)
-    return Effect.fail(again instanceof UndecodableEvent ? again : fallback)
+    const again = full === undefined || full.position !== lean.position ? lean : fold.types.decodeSync(full)
+    return Effect.fail(again instanceof UndecodableEvent ? again : lean)
   })
 
 /** The result of a replay: the state and where it stopped. */
@@ -157,44 +156,39 @@ export const all = Effect.fnUntraced(function*<S, A extends { readonly _tag: str
   let state = fold.initial
   let last = 0
   let events = 0
-  if (journal.scanAllLean !== undefined && fold.filter === undefined && !needsRecorded(fold)) {
-    // Fastest path: lean rows (no stream name, no event id). A decode error is answered for
-    // the event read whole, so it names the stream as on the other paths.
-    const decode = fold.types.decodeSync
-    const apply = fold.apply as (state: S, event: A) => S
-    let failedAt = 0
-    const visit = (lean: LeanEvent): UndecodableEvent | undefined => {
-      const event = decode(asRecorded(lean, ""))
-      if (event instanceof UndecodableEvent) {
-        failedAt = lean.position
-        return event
+  // Fast paths: each event is decoded and applied as its row is read (no page of events);
+  // lean rows (no stream name, no event id) when the fold neither filters nor takes the
+  // recorded event. A lean decode error is answered for the event read whole, so it names the
+  // stream as on the other paths.
+  const decode = fold.types.decodeSync
+  const filter = fold.filter
+  const lean = journal.scanAllLean !== undefined && filter === undefined && !needsRecorded(fold)
+  const scan = lean
+    ? (after: number) =>
+      journal.scanAllLean!(after, pageSize, (row): UndecodableEvent | undefined => {
+        const event = decode(asRecorded(row, ""))
+        if (event instanceof UndecodableEvent) return event
+        state = (fold.apply as (state: S, event: A) => S)(state, event)
+        events++
+        return undefined
+      })
+    : journal.scanAll !== undefined
+    ? (after: number) =>
+      journal.scanAll!(after, pageSize, (recorded): UndecodableEvent | undefined => {
+        if (filter !== undefined && !filter(recorded)) return undefined
+        const event = decode(recorded)
+        if (event instanceof UndecodableEvent) return event
+        state = fold.apply(state, event, recorded)
+        events++
+        return undefined
+      })
+    : undefined
+  if (scan !== undefined) {
+    while (true) {
+      const page = yield* scan(last)
+      if (page.stopped !== undefined) {
+        return yield* (lean ? undecodableAt(journal, fold, page.stopped) : Effect.fail(page.stopped))
       }
-      state = apply(state, event)
-      events++
-      return undefined
-    }
-    while (true) {
-      const page = yield* journal.scanAllLean(last, pageSize, visit)
-      if (page.stopped !== undefined) return yield* undecodableAt(journal, fold, failedAt, page.stopped)
-      if (page.last === undefined) return { state, last, events } as Replayed<S>
-      last = page.last.position
-    }
-  }
-  if (journal.scanAll !== undefined) {
-    // Fast path: each event is decoded and applied as its row is read (no page of events).
-    const decode = fold.types.decodeSync
-    const filter = fold.filter
-    const visit = (recorded: RecordedEvent): UndecodableEvent | undefined => {
-      if (filter !== undefined && !filter(recorded)) return undefined
-      const event = decode(recorded)
-      if (event instanceof UndecodableEvent) return event
-      state = fold.apply(state, event, recorded)
-      events++
-      return undefined
-    }
-    while (true) {
-      const page = yield* journal.scanAll(last, pageSize, visit)
-      if (page.stopped !== undefined) return yield* page.stopped
       if (page.last === undefined) return { state, last, events } as Replayed<S>
       last = page.last.position
     }
