@@ -24,14 +24,15 @@
  * start (every unfinished order and pick is dispatched again), the reconcilers and the
  * idempotency keys all come from the pipelines and are durable in the log. What the desk keeps
  * itself: the order details shown on a ticket (customer, lines, source) — the pipeline's status
- * does not carry the payload — read back on start from the acceptances in `shop-orders` (with
- * `TaskLog.decode`, the pipeline's reader of its log format), and the run's counters for the terminal and the dashboard.
+ * does not carry the payload — handed over by the orders pipeline's own replay of
+ * `shop-orders` on start (`onAccept`), and the run's counters for the terminal and the
+ * dashboard.
  */
 import { Context, Effect, Exit, Layer, Metric, Schema } from "effect"
 import type { Scope } from "effect"
 import { Journal } from "@mailroom/persistence"
 import type { Scheduler } from "@mailroom/scheduler"
-import { Pipeline, TaskError, TaskLog, TaskType, Ticket as TaskTicket } from "@mailroom/tasks"
+import { Pipeline, type TaskError, TaskType, Ticket as TaskTicket } from "@mailroom/tasks"
 import { createHash } from "node:crypto"
 import { type Order, PlacedOrder, type Source, type Ticket } from "./Order.js"
 import * as Warehouse from "./Warehouse.js"
@@ -198,7 +199,6 @@ export const tenantOf = (customer: string): string =>
 /** What a ticket shows besides its status: the order as placed. */
 type Details = PlacedOrder
 
-const decodePlaced = Schema.decodeUnknownResult(PlacedOrder)
 
 const sameOrder = (a: Order, b: Order) =>
   a.customer === b.customer && a.lines.length === b.lines.length &&
@@ -222,7 +222,6 @@ const orderType = "order"
 export const make = Effect.fnUntraced(function*(
   options: Options
 ): Effect.fn.Return<Desk["Service"], DeskError, Journal.Journal | Scheduler.Scheduler | Scope.Scope> {
-  const journal = yield* Journal.Journal
   const retain = options.retain ?? 50_000
   const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
 
@@ -238,38 +237,6 @@ export const make = Effect.fnUntraced(function*(
       if (recentApi.length > 2 * RECENT) recentApi.splice(0, RECENT)
     }
   }
-  // The order details of earlier runs, read back from the request log before the pipeline
-  // recovers any of them.
-  yield* Effect.gen(function*() {
-    let from = 1
-    while (true) {
-      const page = yield* journal.readStream(streams.orders, from, 1000)
-      for (const e of page) {
-        // Only the acceptances matter here (the pipeline folds the status reports itself);
-        // they are read with the pipeline's own reader of its log format (`TaskLog`).
-        if (e.type !== "TasksAccepted") continue
-        const decoded = TaskLog.decode(e)
-        if (decoded instanceof TaskError.CorruptLog) return yield* new DeskError({ operation: "start", reason: decoded.message })
-        for (const fact of decoded.facts) {
-          if (fact.kind !== "accepted") continue
-          for (const task of fact.tasks) {
-            if (task.type !== orderType) continue
-            const placed = decodePlaced(task.payload)
-            if (placed._tag === "Failure") {
-              return yield* new DeskError({ operation: "start", reason: `order ${task.id} in ${e.stream} has an unreadable payload: ${placed.failure.message}` })
-            }
-            remember(task.id, placed.success)
-          }
-        }
-      }
-      if (page.length < 1000) break
-      from = page[page.length - 1]!.version + 1
-    }
-  }).pipe(Effect.catchTags({
-    JournalError: (e) => Effect.fail(startError(e)),
-    CorruptEvent: (e) => Effect.fail(startError(e))
-  }))
-
   // The warehouse first: the order handler submits to it, and it closes after the orders.
   const counters: Warehouse.Counters = { jobs: 0, units: 0 }
   const Pick = yield* Warehouse.pickType({ ...options, counters }).pipe(Effect.mapError(startError))
@@ -307,7 +274,15 @@ export const make = Effect.fnUntraced(function*(
     timeout: "5 minutes",
     concurrency: orderWorkers
   }).pipe(Effect.mapError(startError))
+  // The order details of earlier runs come from the pipeline's own replay of its log
+  // (`onAccept`, before recovery dispatches anything); this run's are remembered at submit.
+  let unreadable: string | undefined
   const orders = yield* Pipeline.make({
+    onAccept: (task) => {
+      if (!task.replayed || task.taskType !== orderType) return
+      if (task.payload === undefined) unreadable ??= task.id
+      else remember(task.id, task.payload as PlacedOrder)
+    },
     types: [OrderTask],
     stream: streams.orders,
     retainFinal: retain,
@@ -315,6 +290,9 @@ export const make = Effect.fnUntraced(function*(
     dispatcher: { window: Math.max(4096, orderWorkers) },
     autoscaler: false
   }).pipe(Effect.mapError(startError))
+  if (unreadable !== undefined) {
+    return yield* new DeskError({ operation: "start", reason: `order ${unreadable} in ${streams.orders} has an unreadable payload` })
+  }
 
   const current = (id: string): TaskTicket.TaskStatus | undefined => {
     const exit = Effect.runSyncExit(orders.status.get(id))

@@ -26,6 +26,9 @@ import type * as TaskType from "./TaskType.js"
 import type { Status as TaskStatusKind } from "./Ticket.js"
 import * as WorkerPool from "./WorkerPool.js"
 
+/** A task as `Options.onAccept` sees it. */
+export type Accepted = Core.Accepted
+
 /** Options of a pipeline. */
 export interface Options<R = never> {
   /** The task types this pipeline accepts and runs. */
@@ -54,6 +57,13 @@ export interface Options<R = never> {
   readonly guard?: Guard["Service"] | undefined
   /** Fault injection for tests: drop a status report when this answers true. */
   readonly loseReport?: ((id: string, status: TaskStatusKind) => boolean) | undefined
+  /**
+   * Called for every task as it enters the index: on start for each task of the request log
+   * (`replayed: true`, before recovery dispatches anything), then for each accepted submission
+   * once it is durable. Lets an application keep what it shows about a task (its payload, say)
+   * without reading the log a second time.
+   */
+  readonly onAccept?: ((task: Accepted) => void) | undefined
 }
 
 /** A running pipeline. */
@@ -126,7 +136,8 @@ export const make = Effect.fnUntraced(function*<R = never>(
     maxBatch: maxLogBatch,
     retainFinal,
     commitInterval: options.commitInterval === undefined ? 0 : Duration.toMillis(options.commitInterval),
-    loseReport: options.loseReport
+    loseReport: options.loseReport,
+    onAccept: options.onAccept
   })
   yield* core.replay()
 

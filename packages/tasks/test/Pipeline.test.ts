@@ -279,7 +279,10 @@ describe("Reconciler and recovery", () => {
       assert.strictEqual(runs, 3)
       const Fast = makeEmail(() => Effect.succeed("after restart"))
       yield* Effect.gen(function*() {
-        const p2 = yield* Pipeline.make({ types: [Fast], stream: "log" })
+        // onAccept sees every task of the log during the replay, with its decoded payload.
+        const seen: Array<Pipeline.Accepted> = []
+        const p2 = yield* Pipeline.make({ types: [Fast], stream: "log", onAccept: (task) => seen.push(task) })
+        assert.deepStrictEqual(seen.map((t) => [t.id, t.replayed, (t.payload as typeof ok).priority]), tickets.map((t, i) => [t.id, true, i + 1]))
         assert.strictEqual(p2.recovered, 3)
         for (const t of tickets) {
           const final = yield* p2.status.awaitFinal(t)
@@ -287,6 +290,8 @@ describe("Reconciler and recovery", () => {
           assert.strictEqual(final.output, "after restart")
           assert.strictEqual(final.attempt, 2)
         }
+        const fresh = yield* p2.frontDesk.submit(Fast, ok)
+        assert.deepStrictEqual(seen.slice(3).map((t) => [t.id, t.replayed]), [[fresh.id, false]])
       }).pipe(Effect.scoped, Effect.provide(env(journal)))
     }))
   it.effect("a log in the older per-kind event format still replays", () =>

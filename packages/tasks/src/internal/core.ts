@@ -70,6 +70,19 @@ export interface AcceptedTask {
   readonly at: number
 }
 
+/** A task as `Pipeline.Options.onAccept` sees it. */
+export interface Accepted {
+  readonly id: string
+  readonly taskType: string
+  readonly tenant: string
+  readonly key: string | undefined
+  readonly acceptedAt: number
+  /** The decoded payload; undefined when the type is not registered or the stored payload does not decode. */
+  readonly payload: unknown
+  /** True while the pipeline replays its log at start, false for submissions of this run. */
+  readonly replayed: boolean
+}
+
 /** A fact about tasks, as folded into the index (the decoded form of a log event). */
 export type Fact =
   | {
@@ -248,6 +261,8 @@ export interface CoreOptions {
   readonly commitInterval: number
   /** Fault injection for tests: answer true to drop a status report (as if the message got lost). */
   readonly loseReport: ((id: string, status: Status) => boolean) | undefined
+  /** Sees every task as it is folded into the index (see `Pipeline.Options.onAccept`). */
+  readonly onAccept: ((task: Accepted) => void) | undefined
 }
 
 type Listener = (status: TaskStatus) => void
@@ -460,6 +475,7 @@ export class Core {
         this.depthByType.set(t.type, (this.depthByType.get(t.type) ?? 0) + 1)
         this.arrivals++
         this.notify(record)
+        this.options.onAccept?.({ id: t.id, taskType: t.type, tenant: t.tenant, key: t.key, acceptedAt: t.at, payload, replayed: !live })
         if (live) this.onAccepted(record)
       }
       return
