@@ -47,14 +47,17 @@ export const journalLayer = (dataDir: string | undefined): Layer.Layer<Journal.J
     try: () => void mkdirSync(dataDir, { recursive: true }),
     catch: (e) => new Desk.DeskError({ operation: "open", reason: `cannot create the data folder ${dataDir}: ${String(e)}` })
   })
+  // The client holds the file's writer lock while the shop runs: a second shop on the same data
+  // folder fails here with `DatabaseLocked` (naming the file and the running shop's pid).
   const sql: Layer.Layer<Journal.Journal, Desk.DeskError> = SqlJournal.layer().pipe(
-    Layer.provide(SqliteClient.layer({ filename: file, durability: "full" })),
-    Layer.catchCause((cause) =>
-      Layer.effect(
-        Journal.Journal,
-        Effect.fail(new Desk.DeskError({ operation: "open", reason: `journal ${file}: ${Cause.pretty(cause).split("\n")[0]}` }))
-      )
-    )
+    Layer.provide(SqliteClient.layer({ filename: file, durability: "full", lock: "exclusive" })),
+    Layer.catchCause((cause) => {
+      const error = Cause.findErrorOption(cause)
+      const reason = error._tag === "Some" && error.value._tag === "DatabaseLocked"
+        ? error.value.message
+        : `journal ${file}: ${Cause.pretty(cause).split("\n")[0]}`
+      return Layer.effect(Journal.Journal, Effect.fail(new Desk.DeskError({ operation: "open", reason })))
+    })
   )
   return Layer.unwrap(Effect.as(open, sql))
 }

@@ -11,6 +11,12 @@
  * its read lock to a write lock (which can fail with SQLITE_BUSY between processes).
  * Prepared statements are cached by SQL text.
  *
+ * A client that opens a file read-write holds the file's writer lock for the life of its scope
+ * (`lock: "exclusive"`, the default): a second read-write client, in this process or another,
+ * fails at once with `DatabaseLocked` naming the file and the holder's pid. The lock lives in a
+ * companion file `<file>-lock` and is an OS lock taken by SQLite, released when the process
+ * exits or dies; read-only clients take no lock and keep reading.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -32,6 +38,7 @@ import type { Connection } from "effect/sql/SqlConnection"
 import { classifySqliteError, SqlError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
+import * as Lock from "./internal/lock.js"
 
 /** How much an fsync-level durability the database gives a committed transaction. */
 export type Durability = "full" | "normal" | "off"
@@ -60,8 +67,16 @@ export interface SqliteClientConfig {
    * does not depend on it: a commit is durable once its WAL frames are synced.
    */
   readonly walAutocheckpoint?: number | undefined
-  /** Open read-only. */
+  /** Open read-only (takes no lock: reads beside a running writer). */
   readonly readOnly?: boolean | undefined
+  /**
+   * `"exclusive"` (default): a read-write client of a file holds the file's writer lock (the
+   * companion file `<file>-lock`) for the life of its scope; another read-write client of the
+   * same file, in any process, fails with `DatabaseLocked`. `"none"`: no lock, several
+   * read-write clients may share the file (SQLite serializes their transactions). Read-only and
+   * in-memory databases never lock.
+   */
+  readonly lock?: "exclusive" | "none" | undefined
 }
 
 /** The configuration a `SqliteClient.layer` was given is invalid. */
@@ -70,6 +85,29 @@ export class SqliteConfigError extends Schema.TaggedError<SqliteConfigError>()("
   value: Schema.Unknown,
   message: Schema.String
 }) {}
+
+/**
+ * Another read-write client holds the database file's writer lock: the file is in use (e.g. the
+ * same app started twice on one data folder).
+ */
+export class DatabaseLocked extends Schema.TaggedError<DatabaseLocked>()("DatabaseLocked", {
+  /** The database file. */
+  file: Schema.String,
+  /** The companion file whose lock is held. */
+  lockFile: Schema.String,
+  /** The process holding the lock, when it could be read. */
+  pid: Schema.optional(Schema.Number)
+}) {
+  override get message() {
+    const holder = this.pid === undefined
+      ? "another process"
+      : this.pid === process.pid
+      ? `another client in this process (pid ${this.pid})`
+      : `another process (pid ${this.pid})`
+    return `${this.file} is in use by ${holder}, which holds its writer lock ${this.lockFile}: ` +
+      "stop that process first, or open the file read-only to look into it"
+  }
+}
 
 /** A SQLite `SqlClient`, with access to its underlying `DatabaseSync` for tools and benchmarks. */
 export interface SqliteClient extends Client.SqlClient {
@@ -229,6 +267,9 @@ const validate = (config: SqliteClientConfig): SqliteConfigError | undefined => 
       message: "durability must be \"full\", \"normal\" or \"off\""
     })
   }
+  if (config.lock !== undefined && config.lock !== "exclusive" && config.lock !== "none") {
+    return new SqliteConfigError({ field: "lock", value: config.lock, message: "lock must be \"exclusive\" or \"none\"" })
+  }
   for (const field of ["busyTimeout", "statementCacheSize", "cacheSizeKiB", "walAutocheckpoint"] as const) {
     const value = config[field]
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
@@ -238,10 +279,36 @@ const validate = (config: SqliteClientConfig): SqliteConfigError | undefined => 
   return undefined
 }
 
-/** Opens the database and builds a `SqliteClient`; the database closes with the scope. */
+const isMemory = (filename: string) => filename === ":memory:"
+
+/** Takes the writer lock of `file` for the scope, or fails with `DatabaseLocked` at once. */
+const holdLock = (file: string) =>
+  Effect.acquireRelease(
+    Effect.suspend((): Effect.Effect<DatabaseSync, SqlError | DatabaseLocked> => {
+      let acquired: Lock.Acquired
+      try {
+        acquired = Lock.acquire(file)
+      } catch (cause) {
+        return Effect.fail(sqlError(cause, "lock"))
+      }
+      if ("held" in acquired) return Effect.succeed(acquired.held)
+      return Effect.fail(
+        new DatabaseLocked({ file, lockFile: Lock.lockFileOf(file), ...(acquired.pid === undefined ? {} : { pid: acquired.pid }) })
+      )
+    }),
+    (held) => Effect.sync(() => held.isOpen && held.close())
+  )
+
+/**
+ * Opens the database and builds a `SqliteClient`; the database closes with the scope, and the
+ * writer lock (see `SqliteClientConfig.lock`) is released after it.
+ */
 export const make = Effect.fnUntraced(function*(config: SqliteClientConfig) {
   const invalid = validate(config)
   if (invalid) return yield* invalid
+  const file = isMemory(config.filename) ? undefined : config.filename
+  const writable = config.readOnly !== true
+  if (file !== undefined && writable && (config.lock ?? "exclusive") === "exclusive") yield* holdLock(file)
   const db = yield* Effect.acquireRelease(
     Effect.try({
       try: () => {
@@ -299,7 +366,7 @@ export const make = Effect.fnUntraced(function*(config: SqliteClientConfig) {
  */
 export const layer = (
   config: SqliteClientConfig
-): Layer.Layer<SqliteClient | Client.SqlClient, SqlError | SqliteConfigError> =>
+): Layer.Layer<SqliteClient | Client.SqlClient, SqlError | SqliteConfigError | DatabaseLocked> =>
   Layer.effectContext(
     Effect.map(make(config), (client) => Context.make(SqliteClient, client).pipe(Context.add(Client.SqlClient, client)))
   ).pipe(Layer.provide(Reactivity.layer))

@@ -8,7 +8,8 @@ const ev = (id: string): Journal.EventData => ({ id, type: "T", schemaVersion: 1
 
 const journalOn = (filename: string) =>
   Effect.flatMap(
-    Layer.build(SqlJournal.layer().pipe(Layer.provide(SqliteClient.layer({ filename })))),
+    // Several writers on one file: each opts out of the writer lock.
+    Layer.build(SqlJournal.layer().pipe(Layer.provide(SqliteClient.layer({ filename, lock: "none" })))),
     (context) => Effect.succeed(Context.get(context, Journal.Journal))
   )
 
