@@ -23,9 +23,9 @@
 import { Context, Deferred, Effect, Layer, Option, Ref, Stream } from "effect"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as Plan from "./internal/plan.js"
-import { CorruptEvent, EventIdConflict, InvalidAppend, JournalError, WrongExpectedVersion } from "./JournalError.js"
+import { CorruptEvent, EventIdConflict, InvalidAppend, JournalError, StorageFull, WrongExpectedVersion } from "./JournalError.js"
 
-export { CorruptEvent, EventIdConflict, InvalidAppend, JournalError, WrongExpectedVersion } from "./JournalError.js"
+export { CorruptEvent, EventIdConflict, InvalidAppend, JournalError, StorageFull, WrongExpectedVersion } from "./JournalError.js"
 
 /** The version a writer expects the stream to be at: a number (0 = stream must be empty), or `"any"`. */
 export type ExpectedVersion = number | "any"
@@ -65,7 +65,7 @@ export interface AppendResult {
 }
 
 /** Every failure of `append`. */
-export type AppendError = WrongExpectedVersion | EventIdConflict | InvalidAppend | JournalError
+export type AppendError = WrongExpectedVersion | EventIdConflict | InvalidAppend | StorageFull | JournalError
 
 /** Every failure of the read operations. */
 export type ReadError = CorruptEvent | JournalError

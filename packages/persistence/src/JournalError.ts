@@ -47,6 +47,22 @@ export class CorruptEvent extends Schema.TaggedError<CorruptEvent>()("CorruptEve
   }
 }
 
+/**
+ * The storage is full (SQLite: the disk, or the database's `max_page_count`; PostgreSQL: disk
+ * full, SQLSTATE 53100). Nothing of the failed operation was written. Once space is freed the
+ * next append succeeds on the same journal: no restart, no reopening.
+ */
+export class StorageFull extends Schema.TaggedError<StorageFull>()("StorageFull", {
+  operation: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `Journal ${this.operation} failed: the storage is full (${this.reason}); nothing of this ${this.operation} ` +
+      "was written. Free disk space (or raise the database's size limit) and retry: the journal carries on without a restart"
+  }
+}
+
 /** The storage under the journal failed (I/O, connection, closed journal). */
 export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
   operation: Schema.String,

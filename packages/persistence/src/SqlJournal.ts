@@ -38,6 +38,7 @@ import {
   prepareAppend,
   type RecordedEvent,
   type Scanned,
+  StorageFull,
   validateOptions
 } from "./Journal.js"
 
@@ -60,6 +61,17 @@ export const validateTable = (table: string): JournalError | undefined =>
 
 const storageError = (operation: string) => (cause: SqlError) =>
   new JournalError({ operation, reason: cause.message, cause })
+
+/** SQLite's SQLITE_FULL (disk full, or `max_page_count` reached); PostgreSQL's disk_full. */
+const isStorageFull = (error: SqlError): boolean => {
+  const cause = error.reason.cause as { errcode?: unknown; code?: unknown } | undefined
+  if (typeof cause !== "object" || cause === null) return false
+  return (typeof cause.errcode === "number" && (cause.errcode & 0xff) === 13) || cause.code === "53100"
+}
+
+/** A failed write: `StorageFull` when there was no room (retry once space is freed), else `JournalError`. */
+const writeError = (operation: string) => (cause: SqlError): StorageFull | JournalError =>
+  isStorageFull(cause) ? new StorageFull({ operation, reason: cause.message, cause }) : storageError(operation)(cause)
 
 const COLUMNS = "position, stream, version, event_id, type, schema_version, data"
 const INSERT_SIZES = [256, 64, 16, 4, 1]
@@ -318,7 +330,7 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
     return Effect.suspend(() => writeOnce(batch, pg || attempt++ > 0)).pipe(
       Effect.tapError(() => Effect.sync(() => versionCache.clear())),
       Effect.retry({ times: 5, while: isUniqueViolation }),
-      Effect.mapError(storageError("append")),
+      Effect.mapError(writeError("append")),
       Effect.flatMap(({ planned, positions }) => {
         if (!pg) for (const row of planned.rows) versionCache.set(row.stream, row.version)
         return Effect.as(planned.rows.length > 0 ? signal.signal : Effect.void, Plan.resolve(planned, positions))

@@ -37,6 +37,7 @@ import * as Client from "effect/sql/SqlClient"
 import type { Connection } from "effect/sql/SqlConnection"
 import { classifySqliteError, SqlError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
+import { statSync } from "node:fs"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import * as Lock from "./internal/lock.js"
 
@@ -67,6 +68,21 @@ export interface SqliteClientConfig {
    * does not depend on it: a commit is durable once its WAL frames are synced.
    */
   readonly walAutocheckpoint?: number | undefined
+  /**
+   * Milliseconds between two looks of the checkpointer at a file database's WAL (default 1000;
+   * 0 turns it off). When the connection wrote since the last look it runs a PASSIVE checkpoint
+   * (copies what it can into the database file, never waits), so the WAL restarts from its
+   * beginning at the next commit instead of growing up to `walAutocheckpoint`; when it wrote
+   * nothing (idle) and the WAL is not empty it runs a TRUNCATE checkpoint, which leaves a
+   * zero-byte WAL, without waiting for readers (busy: tried again at the next look).
+   * Checkpoints that fail (a full disk) are tried again at every look.
+   */
+  readonly checkpointInterval?: number | undefined
+  /**
+   * Bytes the WAL file is cut down to when it restarts after a checkpoint (SQLite's
+   * `journal_size_limit`; default 16 MiB), so a burst does not leave a large WAL on disk.
+   */
+  readonly walSizeLimit?: number | undefined
   /** Open read-only (takes no lock: reads beside a running writer). */
   readonly readOnly?: boolean | undefined
   /**
@@ -270,7 +286,8 @@ const validate = (config: SqliteClientConfig): SqliteConfigError | undefined => 
   if (config.lock !== undefined && config.lock !== "exclusive" && config.lock !== "none") {
     return new SqliteConfigError({ field: "lock", value: config.lock, message: "lock must be \"exclusive\" or \"none\"" })
   }
-  for (const field of ["busyTimeout", "statementCacheSize", "cacheSizeKiB", "walAutocheckpoint"] as const) {
+  const fields = ["busyTimeout", "statementCacheSize", "cacheSizeKiB", "walAutocheckpoint", "checkpointInterval", "walSizeLimit"] as const
+  for (const field of fields) {
     const value = config[field]
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
       return new SqliteConfigError({ field, value, message: `${field} must be a non-negative integer` })
@@ -323,6 +340,7 @@ export const make = Effect.fnUntraced(function*(config: SqliteClientConfig) {
           // A larger page cache keeps the hot index pages of a growing journal in memory.
           db.exec(`PRAGMA cache_size = -${config.cacheSizeKiB ?? 65536}`)
           db.exec(`PRAGMA wal_autocheckpoint = ${config.walAutocheckpoint ?? 16384}`)
+          db.exec(`PRAGMA journal_size_limit = ${config.walSizeLimit ?? 16 * 1024 * 1024}`)
         }
         return db
       },
@@ -353,8 +371,71 @@ export const make = Effect.fnUntraced(function*(config: SqliteClientConfig) {
     acquirers.borrower((conn) =>
       Effect.try({ try: () => f((conn as SqliteConnection).db), catch: (cause) => sqlError(cause, "withDatabase") })
     )
+  const interval = config.checkpointInterval ?? 1000
+  if (file !== undefined && writable && interval > 0) {
+    yield* Effect.forkScoped(checkpointer(file, interval, config.busyTimeout ?? 5000, withDatabase))
+  }
   return Object.assign(client, { config, withDatabase }) as SqliteClient
 })
+
+const walBytes = (file: string): number => {
+  try {
+    return statSync(`${file}-wal`).size
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * The checkpointer of a file database (see `SqliteClientConfig.checkpointInterval`): every
+ * `interval` ms, a PASSIVE checkpoint when this connection wrote since the last look, a
+ * TRUNCATE one when it was idle and the WAL is not empty. It runs between transactions (it
+ * borrows the connection), on the connection's own thread, like SQLite's auto-checkpoint.
+ */
+const checkpointer = (
+  file: string,
+  interval: number,
+  busyTimeout: number,
+  withDatabase: SqliteClient["withDatabase"]
+) => {
+  let lastChanges = -1
+  let failing: string | undefined
+  const look = withDatabase((db) => {
+    const wal = walBytes(file)
+    const { changes } = db.prepare("SELECT total_changes() AS changes").get() as { changes: number }
+    const idle = changes === lastChanges
+    lastChanges = changes
+    if (wal === 0) return
+    if (!idle) {
+      db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get()
+      return
+    }
+    // TRUNCATE waits for readers through the busy handler: not here (the connection is shared).
+    db.exec("PRAGMA busy_timeout = 0")
+    try {
+      db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get()
+    } finally {
+      db.exec(`PRAGMA busy_timeout = ${busyTimeout}`)
+    }
+  }).pipe(
+    Effect.tap(() =>
+      Effect.suspend(() => {
+        if (failing === undefined) return Effect.void
+        failing = undefined
+        return Effect.logInfo(`SQLite ${file}: WAL checkpoints work again`)
+      })
+    ),
+    Effect.catch((error) =>
+      Effect.suspend(() => {
+        // Said once per kind of failure, not at every look.
+        if (failing === error.message) return Effect.void
+        failing = error.message
+        return Effect.logWarning(`SQLite ${file}: WAL checkpoint failed (${error.message}); trying again every ${interval} ms`)
+      })
+    )
+  )
+  return Effect.forever(Effect.andThen(Effect.sleep(interval), look))
+}
 
 /**
  * A layer providing both `SqliteClient` and the generic `SqlClient`.

@@ -11,12 +11,15 @@
 import { Cause, Effect, Exit, Queue } from "effect"
 import type { Scope } from "effect"
 import type { AppendResult } from "../Journal.js"
-import { JournalError } from "../JournalError.js"
+import { JournalError, type StorageFull } from "../JournalError.js"
 import type { PendingAppend } from "./plan.js"
+
+/** Why a whole batch failed. */
+type WriteError = JournalError | StorageFull
 
 interface Item<E> {
   readonly pending: PendingAppend
-  readonly resume: (exit: Exit.Exit<AppendResult, E | JournalError>) => void
+  readonly resume: (exit: Exit.Exit<AppendResult, E | WriteError>) => void
 }
 
 const closed = new JournalError({ operation: "append", reason: "the journal was closed before the append was written" })
@@ -32,13 +35,13 @@ export const make = <E>(options: {
   readonly maxBatch: number
   readonly write: (
     batch: ReadonlyArray<PendingAppend>
-  ) => Effect.Effect<ReadonlyArray<Exit.Exit<AppendResult, E>>, JournalError>
-}): Effect.Effect<(pending: PendingAppend) => Effect.Effect<AppendResult, E | JournalError>, never, Scope.Scope> =>
+  ) => Effect.Effect<ReadonlyArray<Exit.Exit<AppendResult, E>>, WriteError>
+}): Effect.Effect<(pending: PendingAppend) => Effect.Effect<AppendResult, E | WriteError>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const queue = yield* Queue.unbounded<Item<E>>()
     let open = true
 
-    const complete = (items: ReadonlyArray<Item<E>>, exit: Exit.Exit<ReadonlyArray<Exit.Exit<AppendResult, E>>, JournalError>) => {
+    const complete = (items: ReadonlyArray<Item<E>>, exit: Exit.Exit<ReadonlyArray<Exit.Exit<AppendResult, E>>, WriteError>) => {
       if (Exit.isSuccess(exit)) {
         for (let i = 0; i < items.length; i++) items[i]!.resume(exit.value[i]!)
         return
@@ -72,7 +75,7 @@ export const make = <E>(options: {
     )
 
     return (pending: PendingAppend) =>
-      Effect.callback<AppendResult, E | JournalError>((resume) => {
+      Effect.callback<AppendResult, E | WriteError>((resume) => {
         if (!open) return resume(Exit.fail(closed))
         Queue.offerUnsafe(queue, { pending, resume })
       })
