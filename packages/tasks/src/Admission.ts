@@ -3,14 +3,16 @@
  * answers `Overloaded` with a `retryAfter` when
  * - the backlog (tasks accepted and not final, plus submissions on their way into the log)
  *   would pass the high-water mark; `retryAfter` is the time the measured completion rate
- *   needs to bring it back under 90 % of the mark;
+ *   needs to bring it back under 90 % of the mark. Children spawned by handlers are not
+ *   counted and never refused: they are part of work already accepted;
  * - a tenant is over its rate (a token bucket per tenant: `perSecond`, up to `burst`);
  *   `retryAfter` is when enough tokens will be back.
- * Nothing is recorded for a refused submission.
+ * Nothing is recorded for a refused submission. Token buckets refill on the monotonic clock,
+ * so a wall-clock step neither refuses a tenant nor hands it a burst.
  */
 import { Overloaded } from "./TaskError.js"
 import type { Backlog } from "./Backlog.js"
-import type { Core } from "./internal/core.js"
+import type { Ledger } from "./internal/ledger.js"
 
 /** A tenant's rate limit. */
 export interface Rate {
@@ -64,11 +66,11 @@ interface Bucket {
 
 /** Builds admission control over the pipeline's backlog. */
 export const make = (options: {
-  readonly core: Core
+  readonly ledger: Ledger
   readonly backlog: Backlog
   readonly options?: Options | undefined
 }): Admission => {
-  const { backlog, core } = options
+  const { backlog, ledger } = options
   const o = options.options ?? {}
   const highWater = o.highWater ?? Infinity
   const minRetry = o.minRetryAfter ?? 100
@@ -93,7 +95,7 @@ export const make = (options: {
   const rateOf = (tenant: string): Rate | undefined => o.tenants?.[tenant] ?? o.tenantRate
 
   const check = (tenant: string, count: number): Overloaded | undefined => {
-    const depth = core.live.size + core.pendingAccepts
+    const depth = ledger.roots + ledger.pendingAccepts
     if (depth + count > highWater) {
       refused += count
       const excess = depth + count - 0.9 * highWater
@@ -107,7 +109,7 @@ export const make = (options: {
     }
     const rate = rateOf(tenant)
     if (rate === undefined) return undefined
-    const now = core.now()
+    const now = ledger.mono()
     const burst = burstOf(rate)
     let bucket = buckets.get(tenant)
     if (bucket === undefined) {

@@ -7,7 +7,7 @@
  */
 import { Duration, Effect, Schedule } from "effect"
 import type { Scope } from "effect"
-import type { Core } from "./internal/core.js"
+import type { Ledger } from "./internal/ledger.js"
 import type { WorkerPool } from "./WorkerPool.js"
 
 /** Options of the autoscaler. */
@@ -41,7 +41,7 @@ export const decide = (size: number, depth: number, bounds: { readonly min: numb
 
 /** Starts the autoscaler fiber in the scope. */
 export const make = Effect.fnUntraced(function*(options: {
-  readonly core: Core
+  readonly ledger: Ledger
   readonly pools: ReadonlyMap<string, WorkerPool>
   readonly options?: Options | undefined
 }): Effect.fn.Return<Autoscaler, never, Scope.Scope> {
@@ -50,7 +50,7 @@ export const make = Effect.fnUntraced(function*(options: {
   const runOnce = Effect.gen(function*() {
     const decisions: Array<Decision> = []
     for (const [name, pool] of options.pools) {
-      const depth = options.core.depthByType.get(name) ?? 0
+      const depth = options.ledger.depthByType.get(name) ?? 0
       const from = pool.size()
       const to = decide(from, depth, pool.bounds, perWorker)
       if (to !== from) {

@@ -9,7 +9,7 @@
  */
 import { Duration, Effect, Metric, Schedule } from "effect"
 import type { Scope } from "effect"
-import type { Core } from "./internal/core.js"
+import type { Ledger } from "./internal/ledger.js"
 
 /** Tasks accepted and not final. */
 export const depth = Metric.gauge("mailroom_tasks_backlog_depth", { description: "tasks accepted and not final" })
@@ -31,7 +31,10 @@ export const latency = Metric.histogram("mailroom_tasks_latency_ms", {
 
 /** The backlog at one moment. */
 export interface Snapshot {
+  /** Tasks accepted and not final (children included). */
   readonly depth: number
+  /** Of which tasks without a parent (what admission's high-water mark counts). */
+  readonly roots: number
   readonly depthByType: ReadonlyMap<string, number>
   readonly oldestAgeMs: number
   readonly arrivals: number
@@ -56,20 +59,20 @@ const quantile = (sorted: ReadonlyArray<number>, q: number) =>
 
 /** Starts the monitor fiber in the scope. */
 export const make = Effect.fnUntraced(function*(options: {
-  readonly core: Core
+  readonly ledger: Ledger
   readonly interval?: Duration.Input | undefined
 }): Effect.fn.Return<Backlog, never, Scope.Scope> {
-  const { core } = options
+  const ledger = options.ledger
   const interval = Duration.toMillis(options.interval ?? "1 second")
-  let lastAt = core.now()
-  let lastArrivals = core.arrivals
-  let lastCompletions = core.completions
+  let lastAt = ledger.mono()
+  let lastArrivals = ledger.arrivals
+  let lastCompletions = ledger.completions
   let arrivalRateValue = 0
   let completionRateValue = 0
   let p50 = 0
   let p99 = 0
   const alpha = 0.5
-  const stream = core.options.stream
+  const stream = ledger.options.stream
   const tagged = <A, S>(metric: Metric.Metric<A, S>) => Metric.withAttributes(metric, { stream })
   const m = {
     depth: tagged(depth),
@@ -82,13 +85,14 @@ export const make = Effect.fnUntraced(function*(options: {
   }
 
   const snapshot = (): Snapshot => {
-    const oldest = core.oldest()
+    const oldest = ledger.oldest()
     return {
-      depth: core.live.size,
-      depthByType: core.depthByType,
-      oldestAgeMs: oldest === undefined ? 0 : Math.max(0, core.now() - oldest.acceptedAt),
-      arrivals: core.arrivals,
-      completions: core.completions,
+      depth: ledger.live.size,
+      roots: ledger.roots,
+      depthByType: ledger.depthByType,
+      oldestAgeMs: oldest === undefined ? 0 : Math.max(0, ledger.mono() - oldest.acceptedMono),
+      arrivals: ledger.arrivals,
+      completions: ledger.completions,
       arrivalRate: arrivalRateValue,
       completionRate: completionRateValue,
       latencyP50: p50,
@@ -97,19 +101,19 @@ export const make = Effect.fnUntraced(function*(options: {
   }
 
   const tick = Effect.suspend(() => {
-    const now = core.now()
+    const now = ledger.mono()
     const dt = now - lastAt
-    const newArrivals = core.arrivals - lastArrivals
-    const newCompletions = core.completions - lastCompletions
+    const newArrivals = ledger.arrivals - lastArrivals
+    const newCompletions = ledger.completions - lastCompletions
     if (dt > 0) {
       arrivalRateValue = alpha * (newArrivals * 1000 / dt) + (1 - alpha) * arrivalRateValue
       completionRateValue = alpha * (newCompletions * 1000 / dt) + (1 - alpha) * completionRateValue
       lastAt = now
-      lastArrivals = core.arrivals
-      lastCompletions = core.completions
+      lastArrivals = ledger.arrivals
+      lastCompletions = ledger.completions
     }
-    const latencies = core.latencies
-    core.latencies = []
+    const latencies = ledger.latencies
+    ledger.latencies = []
     if (latencies.length > 0) {
       latencies.sort((a, b) => a - b)
       p50 = quantile(latencies, 0.5)
@@ -126,7 +130,7 @@ export const make = Effect.fnUntraced(function*(options: {
       // At most 1,000 samples per interval go into the histogram (evenly spaced quantiles).
       const step = Math.max(1, Math.floor(latencies.length / 1000))
       for (let i = 0; i < latencies.length; i += step) yield* Metric.update(m.latency, latencies[i]!)
-      for (const [type, n] of core.depthByType) {
+      for (const [type, n] of ledger.depthByType) {
         yield* Metric.update(Metric.withAttributes(depth, { stream, task_type: type }), n)
       }
     })

@@ -1,22 +1,22 @@
 /**
- * The dispatcher is the push side of the pipeline: it takes accepted tasks (and tasks sent back
- * by retries, the reconciler or recovery), records `dispatched` in the log, and submits them to
- * the `@mailroom/scheduler` lane of their type's worker pool. The scheduler merges them per the
- * type's `Merge` (coalesce / last-wins / combine are submitted as scheduler `combine`
- * operations whose fold keeps every merged task id, so the worker can report each task), orders
- * them by its policy, and hands batches to the pool when it has free workers.
+ * The dispatcher is the push side of the pipeline: it takes the tasks the ledger makes ready
+ * (accepted, due for a retry, reclaimed, recovered) from one queue, records `dispatched` through
+ * the ledger, and submits them to the `@mailroom/scheduler` lane of their type's worker pool —
+ * with the task's tenant, priority and deadline, so the scheduler's policy (fair share,
+ * priority, earliest deadline) orders them. The scheduler merges them per the type's `Merge`
+ * (coalesce / last-wins / combine are submitted as scheduler `combine` operations whose fold
+ * keeps every merged task, so the worker can report each task), orders them by its policy, and
+ * hands batches to the pool when it has free workers.
  */
 import { Cause, Effect, Exit, Queue } from "effect"
 import type { Scope } from "effect"
 import { Operation, Scheduler } from "@mailroom/scheduler"
-import type { Core, TaskRecord } from "./internal/core.js"
+import type { Ledger, TaskRecord } from "./internal/ledger.js"
 import type * as TaskType from "./TaskType.js"
 import { type Bundle, foldPayloads, type WorkerPool } from "./WorkerPool.js"
 
 /** The dispatcher of one pipeline. */
 export interface Dispatcher {
-  /** Sends a live task to its pool (no-op when it is already queued or in flight). */
-  readonly dispatch: (record: TaskRecord) => void
   /** Tasks dispatched so far (attempts, re-dispatches included). */
   readonly dispatched: () => number
   /** Pending counters of each type's scheduler lane. */
@@ -52,13 +52,13 @@ export interface Options {
   readonly window?: number | undefined
 }
 
-/** Attaches one lane per pool to the `Scheduler` and starts the dispatch fiber in the scope. */
+/** Attaches one lane per pool to the `Scheduler` and starts the dispatch fibers in the scope. */
 export const make = Effect.fnUntraced(function*(options: {
-  readonly core: Core
+  readonly ledger: Ledger
   readonly pools: ReadonlyMap<string, WorkerPool>
   readonly options?: Options | undefined
 }): Effect.fn.Return<Dispatcher, Scheduler.InvalidConfig, Scheduler.Scheduler | Scope.Scope> {
-  const { core, pools } = options
+  const { ledger, pools } = options
   const window = options.options?.window ?? 4096
   const scope = yield* Effect.scope
   const scheduler = yield* Scheduler.Scheduler
@@ -80,7 +80,7 @@ export const make = Effect.fnUntraced(function*(options: {
   }
   const lanes = new Map<string, Lane>()
   for (const [name, pool] of pools) {
-    const type = core.types.get(name)!
+    const type = ledger.types.get(name)!
     pool.onFinished((n) => {
       const lane = lanes.get(name)
       if (lane === undefined) return
@@ -96,28 +96,11 @@ export const make = Effect.fnUntraced(function*(options: {
       yield* follow(pool.size())
       pool.onResized(follow)
     }
-    lanes.set(name, {
-      type,
-      lane,
-      combiner: combinerOf(type),
-      pending: [],
-      head: 0,
-      inflight: 0
-    })
+    lanes.set(name, { type, lane, combiner: combinerOf(type), pending: [], head: 0, inflight: 0 })
   }
   // Registered after the lanes, so it runs before they close (and wait for in-flight batches).
   yield* Effect.addFinalizer(() => Effect.forEach(pools.values(), (pool) => pool.stop, { discard: true }))
   let dispatched = 0
-
-  const dispatch = (record: TaskRecord) => {
-    if (record.holder === "queued" || record.holder === "inflight") return
-    const lane = lanes.get(record.type)
-    if (lane === undefined) return
-    record.holder = "queued"
-    record.heldSince = core.now()
-    lane.pending.push(record)
-    signal()
-  }
 
   const submit = (lane: Lane, ops: Array<Operation.Operation<string, Bundle>>) =>
     Effect.gen(function*() {
@@ -129,8 +112,10 @@ export const make = Effect.fnUntraced(function*(options: {
         // Refused before reaching the pool (Overloaded, InvalidOperation): free its window slot.
         const error = Cause.findErrorOption(exit.cause)
         if (error._tag === "Some") lane.inflight -= 1
-        for (const t of ops[i]!.input.tasks) if (t.holder === "inflight") t.holder = "idle"
-        yield* Effect.logWarning(`tasks/${lane.type.name}: dispatch failed, the reconciler will retry`, exit.cause)
+        for (const t of ops[i]!.input.tasks) ledger.undispatch(t)
+        if (!Cause.hasInterruptsOnly(exit.cause)) {
+          yield* Effect.logWarning(`tasks/${lane.type.name}: dispatch failed, the reconciler will retry`, exit.cause)
+        }
       }
     })
 
@@ -138,22 +123,23 @@ export const make = Effect.fnUntraced(function*(options: {
     Effect.suspend(() => {
       const room = window - lane.inflight
       if (room <= 0 || lane.head >= lane.pending.length) return Effect.void
-      const now = core.now()
+      const now = ledger.now()
       const ops: Array<Operation.Operation<string, Bundle>> = []
       const type = lane.type
       while (ops.length < room && lane.head < lane.pending.length) {
         const record = lane.pending[lane.head++]!
-        if (core.live.get(record.id) !== record || record.holder !== "queued") continue
-        record.holder = "inflight"
-        record.heldSince = now
-        record.dispatches++
+        if (!ledger.dispatch(record)) continue
         dispatched++
-        core.report({ kind: "dispatched", id: record.id, attempt: record.dispatches })
         const bundle: Bundle = { tasks: [record], payload: record.payload }
+        const opOptions = {
+          tenant: record.tenant,
+          ...(record.priority === undefined ? {} : { priority: record.priority }),
+          ...(record.deadline === undefined ? {} : { deadline: Math.max(0, record.deadline - now) })
+        }
         ops.push(
           type.merge.kind === "none"
-            ? Operation.single(keyOf(type, record), bundle)
-            : Operation.combine(keyOf(type, record), bundle, lane.combiner)
+            ? Operation.single(keyOf(type, record), bundle, opOptions)
+            : Operation.combine(keyOf(type, record), bundle, lane.combiner, opOptions)
         )
       }
       if (lane.head >= lane.pending.length) {
@@ -168,6 +154,14 @@ export const make = Effect.fnUntraced(function*(options: {
       return Effect.asVoid(Effect.forkIn(submit(lane, ops), scope))
     })
 
+  // The one queue the ledger feeds: tasks go to their type's FIFO, then into the window.
+  const intake = Effect.gen(function*() {
+    while (true) {
+      const records = yield* Queue.takeAll(ledger.ready)
+      for (const record of records) lanes.get(record.type)?.pending.push(record)
+      signal()
+    }
+  })
   const loop = Effect.gen(function*() {
     while (true) {
       yield* Queue.take(wake)
@@ -175,10 +169,10 @@ export const make = Effect.fnUntraced(function*(options: {
       for (const lane of lanes.values()) yield* pump(lane)
     }
   })
+  yield* Effect.forkScoped(intake)
   yield* Effect.forkScoped(loop)
 
   return {
-    dispatch,
     dispatched: () => dispatched,
     lanes: () => {
       const out = new Map<string, Scheduler.LaneStats>()

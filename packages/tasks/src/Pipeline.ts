@@ -5,10 +5,14 @@
  *   FrontDesk → request log → Ticket ("accepted") → Dispatcher → Scheduler → WorkerPool
  *     → status events → Status;  Reconciler, Backlog, Autoscaler and Admission close the loop.
  *
- * On start it replays the log into its index and dispatches again every task that was
- * accepted but is not final (recovery after a crash or restart).
+ * The ledger (`internal/ledger.ts`) owns the index and every transition; the other modules call
+ * its transitions. On start the ledger rebuilds the index (from the latest snapshot, when a
+ * `Snapshot.SnapshotStore` is provided, plus the log after it) and puts every task that was
+ * accepted but is not final back to work (recovery after a crash or restart), honouring logged
+ * retry times and attempt budgets. Closing the pipeline's scope answers every waiting caller:
+ * submissions not yet durable fail with `PipelineClosed`, `awaitFinal` and `changes` too.
  */
-import { Context, Duration, Effect, Layer, Option } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option } from "effect"
 import type { Scope } from "effect"
 import { Journal } from "@mailroom/persistence"
 import { Scheduler } from "@mailroom/scheduler"
@@ -18,22 +22,22 @@ import * as Backlog from "./Backlog.js"
 import * as Dispatcher from "./Dispatcher.js"
 import * as FrontDesk from "./FrontDesk.js"
 import { Guard, makeMemory } from "./Idempotency.js"
-import * as Core from "./internal/core.js"
+import * as Ledger from "./internal/ledger.js"
 import * as Reconciler from "./Reconciler.js"
 import * as Status from "./Status.js"
-import { type CorruptLog, InvalidTaskConfig } from "./TaskError.js"
+import { type CorruptLog, InvalidTaskConfig, PipelineClosed } from "./TaskError.js"
 import type * as TaskType from "./TaskType.js"
 import type { Status as TaskStatusKind } from "./Ticket.js"
 import * as WorkerPool from "./WorkerPool.js"
 
 /** A task as `Options.onAccept` sees it. */
-export type Accepted = Core.Accepted
+export type Accepted = Ledger.Accepted
 
 /** Options of a pipeline. */
 export interface Options<R = never> {
   /** The task types this pipeline accepts and runs. */
   readonly types: ReadonlyArray<TaskType.TaskType<any, any, any, R>>
-  /** Journal stream of the request log (default `"mailroom-tasks"`). */
+  /** Journal stream of the request log (default `"mailroom-tasks"`). One pipeline per stream. */
   readonly stream?: string | undefined
   /** Most records per log append (default 8192). */
   readonly maxLogBatch?: number | undefined
@@ -43,8 +47,19 @@ export interface Options<R = never> {
    * the cost of that much more submit latency.
    */
   readonly commitInterval?: Duration.Input | undefined
-  /** Final statuses kept for `status` (default 1,000,000; older ones answer `TicketNotFound`). */
+  /**
+   * Final statuses kept for `status` and idempotency keys (default 100,000; older ones answer
+   * `TicketNotFound`, and their keys may be used again). Snapshots hold them: start-up time
+   * grows with this number, not with the log's history.
+   */
   readonly retainFinal?: number | undefined
+  /**
+   * Snapshots of the index, when a `Snapshot.SnapshotStore` is provided: one at most every
+   * `interval` (default 1 minute) and at the latest after `maxFacts` logged facts (default
+   * 500,000), and one when the pipeline closes. Start-up loads the latest and replays only the
+   * log after it. `false` turns them off.
+   */
+  readonly snapshot?: { readonly interval?: Duration.Input | undefined; readonly maxFacts?: number | undefined } | false | undefined
   readonly admission?: Admission.Options | undefined
   readonly dispatcher?: Dispatcher.Options | undefined
   /** `false` turns the reconciler off. */
@@ -60,8 +75,7 @@ export interface Options<R = never> {
   /**
    * Called for every task as it enters the index: on start for each task of the request log
    * (`replayed: true`, before recovery dispatches anything), then for each accepted submission
-   * once it is durable. Lets an application keep what it shows about a task (its payload, say)
-   * without reading the log a second time.
+   * once it is durable.
    */
   readonly onAccept?: ((task: Accepted) => void) | undefined
 }
@@ -77,8 +91,10 @@ export interface Pipeline {
   readonly reconciler: Reconciler.Reconciler | undefined
   readonly autoscaler: Autoscaler.Autoscaler | undefined
   readonly guard: Guard["Service"]
-  /** Tasks found accepted but not final in the log at start, and dispatched again. */
+  /** Tasks found accepted but not final in the log at start, and put back to work. */
   readonly recovered: number
+  /** Log events replayed at start (after the snapshot, when one was loaded). */
+  readonly replayed: number
 }
 
 /** The pipeline service (provided by `layer`, with `FrontDesk` and `Status`). */
@@ -86,6 +102,22 @@ export class Tasks extends Context.Service<Tasks, Pipeline>()("@mailroom/tasks/P
 
 /** Every failure of starting a pipeline. */
 export type StartError = InvalidTaskConfig | Scheduler.InvalidConfig | CorruptLog | Journal.ReadError
+
+const positiveInteger = (option: string, value: number) =>
+  Number.isInteger(value) && value >= 1
+    ? undefined
+    : new InvalidTaskConfig({ option, value: String(value), expected: "a positive integer" })
+
+const duration = (option: string, input: Duration.Input | undefined, fallback: number) => {
+  if (input === undefined) return fallback
+  let ms: number
+  try {
+    ms = Duration.toMillis(Duration.fromInputUnsafe(input))
+  } catch {
+    ms = NaN
+  }
+  return ms >= 0 && Number.isFinite(ms) ? ms : new InvalidTaskConfig({ option, value: String(input), expected: "a finite duration >= 0" })
+}
 
 /**
  * Starts a pipeline in the current scope.
@@ -108,12 +140,16 @@ export const make = Effect.fnUntraced(function*<R = never>(
     types.set(type.name, type)
   }
   const maxLogBatch = options.maxLogBatch ?? 8192
-  const retainFinal = options.retainFinal ?? 1_000_000
-  for (const [option, value] of [["maxLogBatch", maxLogBatch], ["retainFinal", retainFinal]] as const) {
-    if (!Number.isInteger(value) || value < 1) {
-      return yield* new InvalidTaskConfig({ option, value: String(value), expected: "a positive integer" })
-    }
-  }
+  const retainFinal = options.retainFinal ?? 100_000
+  const snapshotOptions = options.snapshot === false ? undefined : options.snapshot ?? {}
+  const maxFacts = snapshotOptions?.maxFacts ?? 500_000
+  const bad = positiveInteger("maxLogBatch", maxLogBatch) ?? positiveInteger("retainFinal", retainFinal) ??
+    positiveInteger("snapshot.maxFacts", maxFacts)
+  if (bad) return yield* bad
+  const commitInterval = duration("commitInterval", options.commitInterval, 0)
+  if (commitInterval instanceof InvalidTaskConfig) return yield* commitInterval
+  const snapshotInterval = duration("snapshot.interval", snapshotOptions?.interval, 60_000)
+  if (snapshotInterval instanceof InvalidTaskConfig) return yield* snapshotInterval
   const highWater = options.admission?.highWater
   if (highWater !== undefined && !(highWater > 0)) {
     return yield* new InvalidTaskConfig({ option: "admission.highWater", value: String(highWater), expected: "a number > 0" })
@@ -123,67 +159,61 @@ export const make = Effect.fnUntraced(function*<R = never>(
     ...Object.entries(options.admission?.tenants ?? {}).map(([t, r]) => [`admission.tenants.${t}`, r] as const)
   ]
   for (const [option, rate] of rates) {
-    const bad = Admission.invalidRate(rate)
-    if (bad !== undefined) {
-      return yield* new InvalidTaskConfig({ option: `${option}.${bad.field}`, value: String(bad.value), expected: bad.expected })
+    const invalid = Admission.invalidRate(rate)
+    if (invalid !== undefined) {
+      return yield* new InvalidTaskConfig({ option: `${option}.${invalid.field}`, value: String(invalid.value), expected: invalid.expected })
     }
   }
   const scope = yield* Effect.scope
   const context = yield* Effect.context<R>()
   const guard = options.guard ?? Option.getOrElse(yield* Effect.serviceOption(Guard), makeMemory)
-  const core = yield* Core.make(types, {
-    stream: options.stream ?? "mailroom-tasks",
+  const stream = options.stream ?? "mailroom-tasks"
+  const ledger = yield* Ledger.make(types, {
+    stream,
     maxBatch: maxLogBatch,
     retainFinal,
-    commitInterval: options.commitInterval === undefined ? 0 : Duration.toMillis(options.commitInterval),
+    commitInterval,
+    snapshot: snapshotOptions === undefined ? undefined : { interval: snapshotInterval, maxFacts },
     loseReport: options.loseReport,
     onAccept: options.onAccept
   })
-  yield* core.replay()
+  const replayed = yield* ledger.load()
+  ledger.onFinal = (id) => guard.release([id])
 
-  let dispatcher: Dispatcher.Dispatcher | undefined
+  // Closing: the workers stop first (the dispatcher's finalizer, registered later, runs
+  // earlier), then the ledger closes — waiting callers are answered, the append in flight
+  // finishes, the reports still queued are written and a snapshot is taken.
+  const writer = yield* Effect.forkIn(ledger.writer, scope)
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      ledger.close(new PipelineClosed({ stream }))
+      yield* Fiber.interrupt(writer)
+      yield* ledger.flush
+      yield* ledger.takeSnapshot()
+    })
+  )
+
   const pools = new Map<string, WorkerPool.WorkerPool>()
   for (const type of types.values()) {
-    pools.set(
-      type.name,
-      yield* WorkerPool.make({
-        core,
-        type,
-        guard,
-        redispatch: (record) => dispatcher?.dispatch(record),
-        context: context as Context.Context<never>,
-        scope
-      })
-    )
+    pools.set(type.name, yield* WorkerPool.make({ ledger, type, guard, context: context as Context.Context<never>, scope }))
   }
-  dispatcher = yield* Dispatcher.make({ core, pools, options: options.dispatcher })
-  const d = dispatcher
-  core.onAccepted = (record) => d.dispatch(record)
-  core.onFinal = (ids) => guard.release(ids)
+  const dispatcher = yield* Dispatcher.make({ ledger, pools, options: options.dispatcher })
+  const backlog = yield* Backlog.make({ ledger, interval: options.backlogInterval })
+  const admission = Admission.make({ ledger, backlog, options: options.admission })
+  const reconciler = options.reconciler === false ? undefined : yield* Reconciler.make({ ledger, options: options.reconciler })
+  const autoscaler = options.autoscaler === false ? undefined : yield* Autoscaler.make({ ledger, pools, options: options.autoscaler })
 
-  const backlog = yield* Backlog.make({ core, interval: options.backlogInterval })
-  const admission = Admission.make({ core, backlog, options: options.admission })
-  const reconciler = options.reconciler === false
-    ? undefined
-    : yield* Reconciler.make({ core, dispatcher, options: options.reconciler })
-  const autoscaler = options.autoscaler === false
-    ? undefined
-    : yield* Autoscaler.make({ core, pools, options: options.autoscaler })
-
-  // Recovery: everything accepted and not final is dispatched again.
-  let recovered = 0
-  for (const record of core.live.values()) {
+  // Recovery: everything accepted and not final goes back to work.
+  for (const record of ledger.live.values()) {
     if (!types.has(record.type)) {
       yield* Effect.logWarning(`task ${record.id} has type "${record.type}", which this pipeline does not run; it stays pending`)
-      continue
     }
-    d.dispatch(record)
-    recovered++
   }
+  const recovered = ledger.recover()
 
   return {
-    frontDesk: FrontDesk.make(core, admission),
-    status: Status.make(core),
+    frontDesk: FrontDesk.make(ledger, admission),
+    status: Status.make(ledger),
     backlog,
     admission,
     pools,
@@ -191,7 +221,8 @@ export const make = Effect.fnUntraced(function*<R = never>(
     reconciler,
     autoscaler,
     guard,
-    recovered
+    recovered,
+    replayed
   }
 })
 

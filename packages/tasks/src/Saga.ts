@@ -16,6 +16,14 @@
  * continues forward, or keeps compensating, and never half-applies. Event ids are derived from
  * the saga's progress (`done:<step>`, `undone:<step>`, ...), so two runs of the same saga can
  * never record a voucher twice.
+ *
+ * A run holds the saga's stream: every append carries the version the run last saw, and before
+ * each step's action the run records `StepStarted` at that version. When another run of the
+ * same saga (a `recover` elsewhere, a task dispatched twice) moved the stream meanwhile, the
+ * append fails and this run stops with `SagaConflict` before doing anything more: of two runs,
+ * at most one goes past each point, so one decides (completed or compensated) and the other
+ * never acts against that decision. Both may have run the same step's action under the same
+ * voucher, which actions must tolerate anyway (at most once per voucher).
  */
 import { Cause, Duration, Effect, Exit, Schedule, Schema } from "effect"
 import { Journal } from "@mailroom/persistence"
@@ -80,6 +88,22 @@ export class SagaError extends Schema.TaggedError<SagaError>()("SagaError", {
 }) {
   override get message(): string {
     return `saga ${this.saga} ${this.id}: ${this.reason}`
+  }
+}
+
+/**
+ * Another run of the same saga moved its stream while this one ran: this run stopped without
+ * acting further. The other run decides; run the saga again (or read `state`) for the outcome.
+ */
+export class SagaConflict extends Schema.TaggedError<SagaConflict>()("SagaConflict", {
+  saga: Schema.String,
+  id: Schema.String,
+  expected: Schema.Number,
+  found: Schema.Number
+}) {
+  override get message(): string {
+    return `saga ${this.saga} ${this.id}: another run moved its stream (expected version ${this.expected}, found ` +
+      `${this.found}); this run stopped, the other decides; run it again for the outcome`
   }
 }
 
@@ -166,16 +190,29 @@ export const run = <I, E, R>(
   saga: Saga<I, E, R>,
   id: string,
   input: I
-): Effect.Effect<ReadonlyArray<unknown>, SagaCompensated | SagaError, R | Journal.Journal> =>
+): Effect.Effect<ReadonlyArray<unknown>, SagaCompensated | SagaConflict | SagaError, R | Journal.Journal> =>
   Effect.gen(function*() {
     const journal = yield* Journal.Journal
     const stream = streamOf(saga, id)
     const sagaError = (reason: string) => new SagaError({ saga: saga.name, id, reason })
+    const run = Math.random().toString(36).slice(2, 10)
+    const recorded = yield* journal.readStream(stream).pipe(Effect.mapError((e) => sagaError(e.message)))
+    // The version this run last saw: every append expects it, so a run that fell behind stops.
+    let version = recorded.length === 0 ? 0 : recorded[recorded.length - 1]!.version
     const append = (eventId: string, type: string, data: unknown) =>
-      journal.append(stream, [{ id: eventId, type, schemaVersion: 1, data }], "any").pipe(
-        Effect.mapError((e) => sagaError(`journal append failed: ${e.message}`))
+      journal.append(stream, [{ id: eventId, type, schemaVersion: 1, data }], version).pipe(
+        Effect.flatMap((result) => {
+          // An event with this id was there already (another run recorded the same progress): the
+          // stream is past our version, and the next append will say so.
+          if (result.duplicate) return Effect.void
+          version = result.versions[result.versions.length - 1] ?? version
+          return Effect.void
+        }),
+        Effect.catchTag("WrongExpectedVersion", (e) =>
+          Effect.fail(new SagaConflict({ saga: saga.name, id, expected: version, found: e.actual }))),
+        Effect.mapError((e) => e._tag === "SagaConflict" ? e : sagaError(`journal append failed: ${e.message}`))
       )
-    let s = fold(yield* journal.readStream(stream).pipe(Effect.mapError((e) => sagaError(e.message))))
+    let s = fold(recorded)
     let value: I
     if (!s.started) {
       const encoded = Schema.encodeUnknownExit(saga.input)(input)
@@ -207,6 +244,8 @@ export const run = <I, E, R>(
     if (failure === undefined) {
       for (const st of saga.steps) {
         if (s.done.has(st.name)) continue
+        // The claim: no action runs unless this run is at the head of the stream.
+        yield* append(`start:${st.name}:${run}`, "StepStarted", { step: st.name, run })
         const voucher = `${stream}/${st.name}`
         const timeout = st.timeout === undefined ? undefined : Duration.toMillis(st.timeout)
         let attempt: Effect.Effect<unknown, unknown, R> = Effect.suspend(() => st.action(value, voucher))
@@ -257,7 +296,11 @@ export const run = <I, E, R>(
 export const recover = <I, E, R>(
   saga: Saga<I, E, R>,
   options: { readonly concurrency?: number | undefined } = {}
-): Effect.Effect<{ readonly resumed: number; readonly completed: number; readonly compensated: number }, SagaError, R | Journal.Journal> =>
+): Effect.Effect<
+  { readonly resumed: number; readonly completed: number; readonly compensated: number; readonly conflicts: number },
+  SagaError,
+  R | Journal.Journal
+> =>
   Effect.gen(function*() {
     const journal = yield* Journal.Journal
     const events = yield* journal.readStream(indexOf(saga)).pipe(
@@ -271,6 +314,7 @@ export const recover = <I, E, R>(
     }
     let completed = 0
     let compensated = 0
+    let conflicts = 0
     yield* Effect.forEach([...open], ([id, encoded]) =>
       Effect.gen(function*() {
         const decoded = Schema.decodeUnknownExit(saga.input)(encoded)
@@ -282,8 +326,9 @@ export const recover = <I, E, R>(
         else {
           const e = Cause.findErrorOption(exit.cause)
           if (e._tag === "Some" && e.value._tag === "SagaCompensated") compensated++
+          else if (e._tag === "Some" && e.value._tag === "SagaConflict") conflicts++ // another run has it
           else return yield* Effect.failCause(exit.cause as Cause.Cause<SagaError>)
         }
       }), { concurrency: options.concurrency ?? 16, discard: true })
-    return { resumed: open.size, completed, compensated }
+    return { resumed: open.size, completed, compensated, conflicts }
   })

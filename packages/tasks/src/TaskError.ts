@@ -52,6 +52,58 @@ export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
   }
 }
 
+/**
+ * An idempotency key was used again with a different payload. Keys are scoped by task type and
+ * tenant (and parent, for children): the same key under another type or tenant is another task.
+ */
+export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>()("IdempotencyConflict", {
+  taskType: Schema.String,
+  tenant: Schema.String,
+  key: Schema.String,
+  /** The ticket the key was first used for. */
+  ticket: Schema.String
+}) {
+  override get message(): string {
+    return `idempotency key ${JSON.stringify(this.key)} of tenant "${this.tenant}" was already used for task type ` +
+      `"${this.taskType}" with a different payload (ticket ${this.ticket}); use a new key for a new task; nothing was recorded`
+  }
+}
+
+/** The pipeline was closed (its scope ended): nothing more is accepted or reported here. */
+export class PipelineClosed extends Schema.TaggedError<PipelineClosed>()("PipelineClosed", {
+  stream: Schema.String
+}) {
+  override get message(): string {
+    return `the task pipeline of request log "${this.stream}" is closed; submissions not yet acknowledged were not recorded`
+  }
+}
+
+/**
+ * Another writer appended to this pipeline's request log: two pipelines were started on one
+ * stream. This one stops (its submissions in flight fail, nothing more is written) so the index
+ * of the other stays right.
+ */
+export class LogOwnershipLost extends Schema.TaggedError<LogOwnershipLost>()("LogOwnershipLost", {
+  stream: Schema.String,
+  expected: Schema.Number,
+  found: Schema.Number
+}) {
+  override get message(): string {
+    return `request log "${this.stream}" was written by another process (expected version ${this.expected}, found ` +
+      `${this.found}); this pipeline stopped: run one pipeline per stream`
+  }
+}
+
+/** A handler spawned children in a way the pipeline cannot record. */
+export class InvalidSpawn extends Schema.TaggedError<InvalidSpawn>()("InvalidSpawn", {
+  taskType: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot spawn child tasks from task type "${this.taskType}": ${this.reason}`
+  }
+}
+
 /** No task with this ticket id is known (never submitted here, or evicted after `retainFinal`). */
 export class TicketNotFound extends Schema.TaggedError<TicketNotFound>()("TicketNotFound", {
   ticket: Schema.String

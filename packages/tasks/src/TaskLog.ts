@@ -15,7 +15,7 @@
  * ```
  */
 import type { Journal } from "@mailroom/persistence"
-import { type AcceptedTask, decodeEvent, type Fact } from "./internal/core.js"
+import { type AcceptedTask, decodeEvent, eventTypes as logEventTypes, type Fact } from "./internal/log.js"
 import type { CorruptLog } from "./TaskError.js"
 
 /** A task as the log records its acceptance (payload in its encoded form). */
@@ -27,16 +27,7 @@ export type LogFact =
   | Exclude<Fact, { kind: "accepted" }>
 
 /** Event types a task log holds (current and earlier formats). */
-export const eventTypes: ReadonlyArray<string> = [
-  "TasksAccepted",
-  "TasksProgressed",
-  "TasksDispatched",
-  "TasksRunning",
-  "TasksSucceeded",
-  "TasksRetrying",
-  "TasksFailed",
-  "TasksCompensated"
-]
+export const eventTypes: ReadonlyArray<string> = logEventTypes
 
 /**
  * Decodes one event of a task log: the time it was written (`at`, epoch ms) and its facts in

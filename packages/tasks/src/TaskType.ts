@@ -9,7 +9,18 @@
  * `merge`; the worker pool reads `retry`, `timeout`, `concurrency` and `batch`.
  */
 import { Duration, Effect, Schedule, Schema } from "effect"
+import type { Journal } from "@mailroom/persistence"
+import type {
+  IdempotencyConflict,
+  InvalidPayload,
+  InvalidSpawn,
+  LogOwnershipLost,
+  PayloadTooLarge,
+  PipelineClosed,
+  UnknownTaskType
+} from "./TaskError.js"
 import { InvalidTaskConfig } from "./TaskError.js"
+import type { Ticket } from "./Ticket.js"
 
 /** How pending tasks of one type merge before they reach a worker (see `@mailroom/scheduler`). */
 export type Merge<P> =
@@ -42,6 +53,30 @@ export const combine = <P>(options: {
   readonly fold: (payloads: ReadonlyArray<P>) => P
 }): Merge<P> => ({ kind: "combine", key: options.key, fold: options.fold })
 
+/** Every failure of `TaskContext.spawn`. */
+export type SpawnError =
+  | InvalidPayload
+  | PayloadTooLarge
+  | UnknownTaskType
+  | InvalidSpawn
+  | IdempotencyConflict
+  | PipelineClosed
+  | LogOwnershipLost
+  | Journal.AppendError
+
+/** Options of `TaskContext.spawn`. */
+export interface SpawnOptions {
+  /**
+   * One idempotency key per child (scoped by the parent). Default: the child's position among
+   * the children this run spawned so far, so a run of the parent again finds the children of
+   * the earlier run instead of spawning them twice (keep the spawns of a handler in a stable
+   * order, or give keys).
+   */
+  readonly keys?: ReadonlyArray<string> | undefined
+  /** Scheduler priority of the children (higher first under the `priority` policy). */
+  readonly priority?: number | undefined
+}
+
 /** What a handler knows about the run it performs. */
 export interface TaskContext {
   /** The first task of this run (the only one unless tasks were merged). */
@@ -52,7 +87,33 @@ export interface TaskContext {
   readonly attempt: number
   readonly tenant: string
   readonly taskType: string
+  /**
+   * Aborted when the run times out or the pipeline closes. Effect code is interrupted anyway;
+   * hand the signal to promise APIs that take one (`fetch(url, { signal })`), or use
+   * `Effect.tryPromise((signal) => ...)`. A promise that ignores it keeps running after the
+   * timeout while the retry starts: its effect may apply twice. Wrap work that must finish in
+   * `Effect.uninterruptible`: then the pipeline waits for it and keeps its result.
+   */
+  readonly signal: AbortSignal
+  /**
+   * Spawns child tasks (flows): they are recorded durably before this answers their tickets;
+   * once the handler returns, this task waits (status `waiting`, no worker held) until every
+   * child is final, then succeeds with the handler's output — or fails, per the type's
+   * `children` policy. Only a run of one task can spawn (not a merged run).
+   */
+  readonly spawn: <P>(
+    type: TaskType<P, any, any, any>,
+    payloads: ReadonlyArray<P>,
+    options?: SpawnOptions
+  ) => Effect.Effect<ReadonlyArray<Ticket>, SpawnError>
 }
+
+/**
+ * What a failed child does to its parent: `fail` (default) — the parent fails once all its
+ * children are final and any of them did not succeed; `fail-fast` — the parent fails as soon as
+ * one child fails for good (the others still run); `ignore` — the parent succeeds regardless.
+ */
+export type ChildrenPolicy = "fail" | "fail-fast" | "ignore"
 
 /** Worker pool bounds of a task type; the autoscaler moves `initial` between `min` and `max`. */
 export interface Concurrency {
@@ -80,6 +141,8 @@ export interface TaskType<in out P, out A = unknown, out E = unknown, out R = ne
    * run behind the pipeline's idempotency guard.
    */
   readonly idempotent: boolean
+  /** What a child that did not succeed does to its parent (see `ChildrenPolicy`). */
+  readonly children: ChildrenPolicy
 }
 
 /** Any task type (for collections). */
@@ -105,6 +168,8 @@ export interface Options<P, A, E, R> {
   /** Default 1. */
   readonly batch?: number | undefined
   readonly idempotent?: boolean | undefined
+  /** Default `"fail"`. */
+  readonly children?: ChildrenPolicy | undefined
 }
 
 /** The default retry schedule: 100 ms, 200 ms, 400 ms, then give up. */
@@ -178,6 +243,10 @@ const build = <P, A, E, R>(options: Options<P, A, E, R>): TaskType<P, A, E, R> |
       expected: "min <= initial <= max"
     })
   }
+  const children = options.children ?? "fail"
+  if (children !== "fail" && children !== "fail-fast" && children !== "ignore") {
+    return new InvalidTaskConfig({ option: `${options.name}.children`, value: String(children), expected: `"fail", "fail-fast" or "ignore"` })
+  }
   const merge = options.merge ?? none<P>()
   if (merge.kind !== "none" && typeof merge.key !== "function") {
     return new InvalidTaskConfig({ option: `${options.name}.merge.key`, value: String(merge.key), expected: "a function" })
@@ -193,6 +262,7 @@ const build = <P, A, E, R>(options: Options<P, A, E, R>): TaskType<P, A, E, R> |
     maxPayloadBytes,
     concurrency: { min, max, initial },
     batch,
-    idempotent: options.idempotent ?? false
+    idempotent: options.idempotent ?? false,
+    children
   }
 }

@@ -4,12 +4,22 @@
  *
  *   accepted → dispatched → running → succeeded | failed | compensated
  *
- * with `running → retrying → dispatched` while its retry `Schedule` allows another attempt.
+ * with `running → retrying → dispatched` while its retry `Schedule` allows another attempt, and
+ * `running → waiting → succeeded | failed` for a task whose handler spawned children (it ends
+ * when they are final, holding no worker).
  * Every transition is an event in the journal (see `Status`), so the status survives restarts.
  */
 
 /** Lifecycle states of a task. */
-export type Status = "accepted" | "dispatched" | "running" | "retrying" | "succeeded" | "failed" | "compensated"
+export type Status =
+  | "accepted"
+  | "dispatched"
+  | "running"
+  | "retrying"
+  | "waiting"
+  | "succeeded"
+  | "failed"
+  | "compensated"
 
 /** The states that end a task. */
 export const finalStatuses: ReadonlySet<Status> = new Set(["succeeded", "failed", "compensated"])
@@ -43,4 +53,10 @@ export interface TaskStatus {
   readonly output?: unknown
   /** The last failure, as text. */
   readonly error?: string
+  /** The parent task, for a child spawned by a handler. */
+  readonly parent?: string
+  /** A parent's children: how many, how many not final yet, how many did not succeed. */
+  readonly children?: { readonly total: number; readonly pending: number; readonly failed: number }
+  /** The decoded payload, when asked for (`status.get(ticket, { payload: true })`). */
+  readonly payload?: unknown
 }

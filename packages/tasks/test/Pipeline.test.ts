@@ -111,9 +111,12 @@ describe("FrontDesk", () => {
       assert.strictEqual(a.id, b.id)
       assert.isTrue(b.duplicate)
       yield* p.status.awaitFinal(a)
-      const c = yield* p.frontDesk.submit(Send, { ...ok, body: "changed" }, { key: "k1" })
+      const c = yield* p.frontDesk.submit(Send, ok, { key: "k1" })
       assert.strictEqual(c.id, a.id)
       assert.isTrue(c.duplicate)
+      // The same key with another payload is another request: a typed conflict, nothing recorded.
+      const changed = yield* Effect.flip(p.frontDesk.submit(Send, { ...ok, body: "changed" }, { key: "k1" }))
+      assert.strictEqual(changed._tag, "IdempotencyConflict")
       yield* settle()
       assert.strictEqual(runs, 1)
     }).pipe(Effect.scoped, Effect.provide(env())))
