@@ -10,7 +10,7 @@
 import { Cause, Context, Effect, Queue, Stream } from "effect"
 import type { Journal } from "@mailroom/persistence"
 import { type Ledger, type Listener, toStatus } from "./internal/ledger.js"
-import { decodeEvent, decodePayload } from "./internal/log.js"
+import { decodeEvent, decodeStored } from "./internal/log.js"
 import { CorruptLog, type LogOwnershipLost, type PipelineClosed, TicketNotFound } from "./TaskError.js"
 import { isFinal, type TaskStatus, type Ticket } from "./Ticket.js"
 
@@ -66,7 +66,7 @@ export const make = (ledger: Ledger): Status["Service"] => {
       }
       const type = ledger.types.get(taskType)
       if (type === undefined) return tasks.get(id)
-      const decoded = decodePayload(type, tasks.get(id))
+      const decoded = decodeStored(type, tasks.get(id))
       if (!("value" in decoded)) {
         return yield* new CorruptLog({ stream: ledger.options.stream, position: version, reason: `payload of task ${id}: ${decoded.message}` })
       }

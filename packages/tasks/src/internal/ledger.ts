@@ -35,7 +35,7 @@ import {
   ACCEPTED,
   type AcceptedTask,
   decodeEvent,
-  decodePayload,
+  decodeStored,
   encodeReport,
   type Fact,
   hashPayload,
@@ -576,7 +576,7 @@ export class Ledger {
     let payload: unknown = undefined
     if (decoded !== undefined) payload = decoded.value
     else if (type !== undefined) {
-      const d = decodePayload(type, t.payload)
+      const d = decodeStored(type, t.payload)
       payload = "value" in d ? d.value : undefined
     }
     const mono = this.mono()
@@ -968,7 +968,7 @@ export class Ledger {
       const type = this.types.get(t[1])
       let payload: unknown = undefined
       if (type !== undefined) {
-        const d = decodePayload(type, t[10])
+        const d = decodeStored(type, t[10])
         payload = "value" in d ? d.value : undefined
       }
       const record: TaskRecord = {

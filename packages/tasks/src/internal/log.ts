@@ -118,33 +118,52 @@ export const firstIssue = (issue: SchemaIssue.Issue): { readonly field: string; 
   return { field, reason: first.message }
 }
 
-/** Decodes a payload with its type's Schema, or names the bad field. */
-export const decodePayload = (type: TaskType.Any, raw: unknown): InvalidPayload | { readonly value: unknown } => {
-  const exit = SchemaParser.decodeUnknownExit(type.payload as Schema.Codec<unknown, unknown>)(raw)
-  if (Exit.isSuccess(exit)) return { value: exit.value }
-  const failure = Cause.findErrorOption(exit.cause)
-  if (failure._tag === "Some") {
-    const { field, reason } = firstIssue(failure.value)
-    return new InvalidPayload({ taskType: type.name, field, reason })
+const jsonCodecs = new WeakMap<object, Schema.Codec<unknown, unknown>>()
+
+/**
+ * The JSON form of a Schema (`Schema.toCodecJson`): what the log stores. A payload Schema whose
+ * encoded side is not JSON (a `Schema.Date`, a `Map`) still round-trips through the log.
+ */
+const jsonCodec = (schema: Schema.Codec<any, any>): Schema.Codec<unknown, unknown> => {
+  let codec = jsonCodecs.get(schema)
+  if (codec === undefined) {
+    codec = Schema.toCodecJson(schema as Schema.Codec<unknown, unknown>) as unknown as Schema.Codec<unknown, unknown>
+    jsonCodecs.set(schema, codec)
   }
-  return new InvalidPayload({ taskType: type.name, field: "payload", reason: Cause.pretty(exit.cause) })
+  return codec
 }
 
-/** Encodes a decoded payload for the log. */
+const invalid = (type: TaskType.Any, exit: Exit.Exit<unknown, SchemaIssue.Issue>, prefix: string): InvalidPayload => {
+  const failure = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
+  if (failure?._tag === "Some") {
+    const { field, reason } = firstIssue(failure.value)
+    return new InvalidPayload({ taskType: type.name, field, reason: prefix + reason })
+  }
+  return new InvalidPayload({ taskType: type.name, field: "payload", reason: prefix + (Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "") })
+}
+
+/** Decodes a submitted payload (the encoded side of the type's Schema), or names the bad field. */
+export const decodePayload = (type: TaskType.Any, raw: unknown): InvalidPayload | { readonly value: unknown } => {
+  const exit = SchemaParser.decodeUnknownExit(type.payload as Schema.Codec<unknown, unknown>)(raw)
+  return Exit.isSuccess(exit) ? { value: exit.value } : invalid(type, exit, "")
+}
+
+/** Decodes a payload as the log stores it (JSON). */
+export const decodeStored = (type: TaskType.Any, json: unknown): InvalidPayload | { readonly value: unknown } => {
+  const exit = SchemaParser.decodeUnknownExit(jsonCodec(type.payload))(json)
+  return Exit.isSuccess(exit) ? { value: exit.value } : invalid(type, exit, "")
+}
+
+/** Encodes a decoded payload for the log (JSON). */
 export const encodePayload = (type: TaskType.Any, value: unknown): InvalidPayload | { readonly value: unknown } => {
-  const exit = SchemaParser.encodeUnknownExit(type.payload as Schema.Codec<unknown, unknown>)(value)
-  if (Exit.isSuccess(exit)) return { value: exit.value }
-  const failure = Cause.findErrorOption(exit.cause)
-  const { field, reason } = failure._tag === "Some"
-    ? firstIssue(failure.value)
-    : { field: "payload", reason: Cause.pretty(exit.cause) }
-  return new InvalidPayload({ taskType: type.name, field, reason: `cannot be encoded: ${reason}` })
+  const exit = SchemaParser.encodeUnknownExit(jsonCodec(type.payload))(value)
+  return Exit.isSuccess(exit) ? { value: exit.value } : invalid(type, exit, "cannot be encoded: ")
 }
 
 /** Encodes a handler output for the log (JSON value). */
 export const encodeOutput = (type: TaskType.Any, value: unknown): unknown => {
   if (type.output === undefined) return value === undefined ? null : value
-  const exit = SchemaParser.encodeUnknownExit(type.output as Schema.Codec<unknown, unknown>)(value)
+  const exit = SchemaParser.encodeUnknownExit(jsonCodec(type.output))(value)
   return Exit.isSuccess(exit) ? exit.value : null
 }
 
