@@ -48,12 +48,13 @@ export const journalLayer = (dataDir: string | undefined): Layer.Layer<Journal.J
     catch: (e) => new Desk.DeskError({ operation: "open", reason: `cannot create the data folder ${dataDir}: ${String(e)}` })
   })
   // The client holds the file's writer lock while the shop runs: a second shop on the same data
-  // folder fails here with `DatabaseLocked` (naming the file and the running shop's pid).
+  // folder fails here with `DatabaseLocked` (naming the file and the running shop's pid). A
+  // zero-length shop.db (truncated) fails with `EmptyDatabaseFile` instead of starting empty.
   const sql: Layer.Layer<Journal.Journal, Desk.DeskError> = SqlJournal.layer().pipe(
     Layer.provide(SqliteClient.layer({ filename: file, durability: "full", lock: "exclusive" })),
     Layer.catchCause((cause) => {
       const error = Cause.findErrorOption(cause)
-      const reason = error._tag === "Some" && error.value._tag === "DatabaseLocked"
+      const reason = error._tag === "Some" && (error.value._tag === "DatabaseLocked" || error.value._tag === "EmptyDatabaseFile")
         ? error.value.message
         : `journal ${file}: ${Cause.pretty(cause).split("\n")[0]}`
       return Layer.effect(Journal.Journal, Effect.fail(new Desk.DeskError({ operation: "open", reason })))

@@ -18,14 +18,32 @@
  * - group commit: appends arriving together, from any streams, are written in one transaction
  *   in arrival order, and each is acknowledged only after that transaction committed;
  * - never skip or crash on a bad row: an undecodable row fails with `CorruptEvent` naming the
- *   stream and position.
+ *   stream and position;
+ * - never skip missing events: a read that finds a stream's versions (or, on SQLite, the global
+ *   positions) skipping fails with `JournalGap` naming the stream and what it expected and found.
  */
 import { Context, Deferred, Effect, Layer, Option, Ref, Stream } from "effect"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as Plan from "./internal/plan.js"
-import { CorruptEvent, EventIdConflict, InvalidAppend, JournalError, StorageFull, WrongExpectedVersion } from "./JournalError.js"
+import {
+  CorruptEvent,
+  EventIdConflict,
+  InvalidAppend,
+  JournalError,
+  type JournalGap,
+  type StorageFull,
+  WrongExpectedVersion
+} from "./JournalError.js"
 
-export { CorruptEvent, EventIdConflict, InvalidAppend, JournalError, StorageFull, WrongExpectedVersion } from "./JournalError.js"
+export {
+  CorruptEvent,
+  EventIdConflict,
+  InvalidAppend,
+  JournalError,
+  JournalGap,
+  StorageFull,
+  WrongExpectedVersion
+} from "./JournalError.js"
 
 /** The version a writer expects the stream to be at: a number (0 = stream must be empty), or `"any"`. */
 export type ExpectedVersion = number | "any"
@@ -68,7 +86,7 @@ export interface AppendResult {
 export type AppendError = WrongExpectedVersion | EventIdConflict | InvalidAppend | StorageFull | JournalError
 
 /** Every failure of the read operations. */
-export type ReadError = CorruptEvent | JournalError
+export type ReadError = CorruptEvent | JournalGap | JournalError
 
 /** The journal service. */
 export class Journal extends Context.Service<Journal, {

@@ -48,6 +48,32 @@ export class CorruptEvent extends Schema.TaggedError<CorruptEvent>()("CorruptEve
 }
 
 /**
+ * Events are missing where the journal guarantees there are none: a stream's versions skip
+ * (`kind: "version"`: `expected` and `found` are versions of `stream`), or, where global
+ * positions are contiguous (SQLite), the positions skip (`kind: "position"`: `expected` and
+ * `found` are positions; `stream` is the stream of the event found). The journal never deletes
+ * events, so a row was deleted by hand or the database is damaged. Nothing past the gap was read.
+ */
+export class JournalGap extends Schema.TaggedError<JournalGap>()("JournalGap", {
+  kind: Schema.Literals(["version", "position"]),
+  stream: Schema.String,
+  /** The version (`kind: "version"`) or position (`kind: "position"`) that should have come next. */
+  expected: Schema.Number,
+  /** The version or position found instead. */
+  found: Schema.Number,
+  /** The global position of the event found after the gap. */
+  position: Schema.Number
+}) {
+  override get message() {
+    const what = this.kind === "version"
+      ? `Stream "${this.stream}" is missing events: expected version ${this.expected}, found version ${this.found} (at position ${this.position})`
+      : `The journal is missing events: expected position ${this.expected}, found position ${this.found} (stream "${this.stream}")`
+    return `${what}. The journal never deletes events, so a row was deleted by hand or the database is damaged: ` +
+      "restore it from a backup; nothing past the gap was read"
+  }
+}
+
+/**
  * The storage is full (SQLite: the disk, or the database's `max_page_count`; PostgreSQL: disk
  * full, SQLSTATE 53100). Nothing of the failed operation was written. Once space is freed the
  * next append succeeds on the same journal: no restart, no reopening.

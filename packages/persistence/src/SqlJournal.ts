@@ -31,6 +31,7 @@ import {
   decodeRow,
   Journal,
   JournalError,
+  JournalGap,
   type JournalOptions,
   type LeanEvent,
   makeCommitSignal,
@@ -76,16 +77,56 @@ const writeError = (operation: string) => (cause: SqlError): StorageFull | Journ
 const COLUMNS = "position, stream, version, event_id, type, schema_version, data"
 const INSERT_SIZES = [256, 64, 16, 4, 1]
 
+/**
+ * What a read checks the order of its rows against: consecutive stream versions from `first`
+ * (a stream read, every dialect), consecutive global positions from `first` (a global read on
+ * SQLite, where positions are contiguous), or nothing (a global read on PostgreSQL, whose
+ * sequence leaves holes where transactions rolled back).
+ */
+type Order =
+  | { readonly by: "version"; readonly stream: string; readonly first: number }
+  | { readonly by: "position"; readonly first: number }
+  | undefined
+
+/** The first version a stream read from `fromVersion` must find. */
+const firstVersion = (fromVersion: number) => Math.max(1, Math.ceil(fromVersion))
+/** The first position a global read after `afterPosition` must find. */
+const firstPosition = (afterPosition: number) => Math.max(0, Math.floor(afterPosition)) + 1
+/** A stream read from `fromVersion` finds consecutive versions, from the first one it asked for. */
+const streamOrder = (stream: string, fromVersion: number): Order => ({ by: "version", stream, first: firstVersion(fromVersion) })
+
+const versionGap = (stream: string, expected: number, found: number, position: number) =>
+  new JournalGap({ kind: "version", stream, expected, found, position })
+
 /** Rows are read as arrays (cheaper than objects) in `COLUMNS` order. */
-const decodeRows = (rows: ReadonlyArray<ReadonlyArray<unknown>>): Effect.Effect<ReadonlyArray<RecordedEvent>, CorruptEvent> => {
+const decodeRows = (
+  rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  order: Order
+): Effect.Effect<ReadonlyArray<RecordedEvent>, CorruptEvent | JournalGap> => {
   const out: Array<RecordedEvent> = []
+  let next = order?.first ?? 0
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!
     const event = decodeRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6])
     if (event instanceof CorruptEvent) return Effect.fail(event)
+    if (order !== undefined) {
+      const gap = gapAt(order, next, event)
+      if (gap !== undefined) return Effect.fail(gap)
+      next++
+    }
     out.push(event)
   }
   return Effect.succeed(out)
+}
+
+/** The gap before `event`, if it is not the `next` version or position `order` expects. */
+const gapAt = (order: NonNullable<Order>, next: number, event: RecordedEvent): JournalGap | undefined => {
+  if (order.by === "version") {
+    return event.version === next ? undefined : versionGap(order.stream, next, event.version, event.position)
+  }
+  return event.position === next
+    ? undefined
+    : new JournalGap({ kind: "position", stream: event.stream, expected: next, found: event.position, position: event.position })
 }
 
 /**
@@ -94,13 +135,20 @@ const decodeRows = (rows: ReadonlyArray<ReadonlyArray<unknown>>): Effect.Effect<
  */
 const scanRows = <E>(
   rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  order: Order,
   visit: (event: RecordedEvent) => E | undefined
-): Effect.Effect<Scanned<E>, CorruptEvent> => {
+): Effect.Effect<Scanned<E>, CorruptEvent | JournalGap> => {
   let last: RecordedEvent | undefined
+  let next = order?.first ?? 0
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!
     const event = decodeRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6])
     if (event instanceof CorruptEvent) return Effect.fail(event)
+    if (order !== undefined) {
+      const gap = gapAt(order, next, event)
+      if (gap !== undefined) return Effect.fail(gap)
+      next++
+    }
     last = event
     const stopped = visit(event)
     if (stopped !== undefined) return Effect.succeed({ read: i + 1, last, stopped })
@@ -111,18 +159,30 @@ const scanRows = <E>(
 const LEAN_COLUMNS = "position, version, type, schema_version, data"
 
 /**
- * `scanRows` for lean scans (rows in `LEAN_COLUMNS` order). A damaged row answers its position:
- * the caller reads that row whole, so the error names its stream.
+ * `scanRows` for lean scans (rows in `LEAN_COLUMNS` order). A damaged row answers its position,
+ * and so does the row after a gap in positions: the caller reads that row whole, so the error
+ * names its stream.
  */
 const scanLeanRows = <E>(
   rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  order: Order,
   visit: (event: LeanEvent) => E | undefined
-): Scanned<E, LeanEvent> | { readonly damagedAt: unknown } => {
+): Scanned<E, LeanEvent> | { readonly damagedAt: unknown } | { readonly gap: JournalGap } | {
+  readonly positionGap: { readonly expected: number; readonly found: number }
+} => {
   let last: LeanEvent | undefined
+  let next = order?.first ?? 0
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!
     const event = decodeLeanRow(r[0], r[1], r[2], r[3], r[4])
     if (event === undefined) return { damagedAt: r[0] }
+    if (order !== undefined) {
+      if (order.by === "version" && event.version !== next) {
+        return { gap: versionGap(order.stream, next, event.version, event.position) }
+      }
+      if (order.by === "position" && event.position !== next) return { positionGap: { expected: next, found: event.position } }
+      next++
+    }
     last = event
     const stopped = visit(event)
     if (stopped !== undefined) return { read: i + 1, last, stopped }
@@ -345,7 +405,11 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
       after,
       limit
     ]).values.pipe(Effect.mapError(storageError("readAll")))
-  const selectAll = (after: number, limit: number) => Effect.flatMap(selectAllRows(after, limit), decodeRows)
+  // Positions are contiguous on SQLite (assigned as MAX + 1 by the one writer at a time, in
+  // commit order); on PostgreSQL only each stream's versions are.
+  const allOrder = (after: number): Order => (pg ? undefined : { by: "position", first: firstPosition(after) })
+  const selectAll = (after: number, limit: number) =>
+    Effect.flatMap(selectAllRows(after, limit), (rows) => decodeRows(rows, allOrder(after)))
   const selectStreamRows = (stream: string, fromVersion: number, limit: number) =>
     sql.unsafe(
       `SELECT ${COLUMNS} FROM ${table} WHERE stream = ${ph(1)} AND version >= ${ph(2)} ORDER BY version LIMIT ${ph(3)}`,
@@ -354,32 +418,44 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
 
   // Lean scans (replay of folds that need no stream name or event id): fewer columns per row.
   // A damaged row is read again whole, so its `CorruptEvent` names stream and position exactly
-  // as the full scan's would.
-  const damaged = (operation: string, position: unknown) =>
-    Effect.flatMap(
-      sql.unsafe(`SELECT ${COLUMNS} FROM ${table} WHERE position = ${ph(1)}`, [position]).values.pipe(
-        Effect.mapError(storageError(operation))
-      ),
-      (rows): Effect.Effect<never, CorruptEvent | JournalError> => {
-        const r = rows[0]
-        const event = r === undefined ? undefined : decodeRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6])
-        return Effect.fail(
-          event instanceof CorruptEvent ? event : new JournalError({
-            operation,
-            reason: `the row at position ${String(position)} changed while it was read`
-          })
-        )
-      }
+  // as the full scan's would; so is the row after a gap in positions, for its stream.
+  const readRow = (operation: string, position: unknown) =>
+    sql.unsafe(`SELECT ${COLUMNS} FROM ${table} WHERE position = ${ph(1)}`, [position]).values.pipe(
+      Effect.mapError(storageError(operation)),
+      Effect.map((rows) => rows[0])
     )
-  const leanPage = <E>(operation: string, rows: ReadonlyArray<ReadonlyArray<unknown>>, visit: (event: LeanEvent) => E | undefined) => {
-    const scanned = scanLeanRows(rows, visit)
-    return "damagedAt" in scanned ? damaged(operation, scanned.damagedAt) : Effect.succeed(scanned)
+  const damaged = (operation: string, position: unknown) =>
+    Effect.flatMap(readRow(operation, position), (r): Effect.Effect<never, CorruptEvent | JournalError> => {
+      const event = r === undefined ? undefined : decodeRow(r[1], r[0], r[2], r[3], r[4], r[5], r[6])
+      return Effect.fail(
+        event instanceof CorruptEvent ? event : new JournalError({
+          operation,
+          reason: `the row at position ${String(position)} changed while it was read`
+        })
+      )
+    })
+  const positionGap = (operation: string, gap: { readonly expected: number; readonly found: number }) =>
+    Effect.flatMap(readRow(operation, gap.found), (r): Effect.Effect<never, JournalGap> =>
+      Effect.fail(
+        new JournalGap({ kind: "position", stream: String(r?.[1] ?? "?"), expected: gap.expected, found: gap.found, position: gap.found })
+      ))
+  const leanPage = <E>(
+    operation: string,
+    rows: ReadonlyArray<ReadonlyArray<unknown>>,
+    order: Order,
+    visit: (event: LeanEvent) => E | undefined
+  ): Effect.Effect<Scanned<E, LeanEvent>, CorruptEvent | JournalGap | JournalError> => {
+    const scanned = scanLeanRows(rows, order, visit)
+    if ("damagedAt" in scanned) return damaged(operation, scanned.damagedAt)
+    if ("gap" in scanned) return Effect.fail(scanned.gap)
+    if ("positionGap" in scanned) return positionGap(operation, scanned.positionGap)
+    return Effect.succeed(scanned)
   }
   const scanAllLean = <E>(after: number, limit: number, visit: (event: LeanEvent) => E | undefined) =>
     Effect.flatMap(
       sql.unsafe(`SELECT ${LEAN_COLUMNS} FROM ${table} WHERE position > ${ph(1)} ORDER BY position LIMIT ${ph(2)}`, [after, limit])
         .values.pipe(Effect.mapError(storageError("readAll"))),
-      (rows) => leanPage("readAll", rows, visit)
+      (rows) => leanPage("readAll", rows, allOrder(after), visit)
     )
   const scanStreamLean = <E>(stream: string, fromVersion: number, limit: number, visit: (event: LeanEvent) => E | undefined) =>
     Effect.flatMap(
@@ -387,7 +463,7 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
         `SELECT ${LEAN_COLUMNS} FROM ${table} WHERE stream = ${ph(1)} AND version >= ${ph(2)} ORDER BY version LIMIT ${ph(3)}`,
         [stream, fromVersion, Math.min(limit, Number.MAX_SAFE_INTEGER)]
       ).values.pipe(Effect.mapError(storageError("readStream"))),
-      (rows) => leanPage("readStream", rows, visit)
+      (rows) => leanPage("readStream", rows, streamOrder(stream, fromVersion), visit)
     )
 
   const inProgress = (xids: ReadonlyArray<string>) =>
@@ -442,17 +518,17 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
       return "events" in pending ? append(pending) : Effect.fail(pending)
     },
     readStream: (stream, fromVersion = 1, limit = Number.MAX_SAFE_INTEGER) =>
-      Effect.flatMap(selectStreamRows(stream, fromVersion, limit), decodeRows),
+      Effect.flatMap(selectStreamRows(stream, fromVersion, limit), (rows) => decodeRows(rows, streamOrder(stream, fromVersion))),
     readAll,
     // PostgreSQL's `readAll` waits out holes (see `readAllPg`); replay reads it page by page.
     ...(pg ? {} : {
       scanAll: <E>(after: number, limit: number, visit: (event: RecordedEvent) => E | undefined) =>
-        Effect.flatMap(selectAllRows(after, limit), (rows) => scanRows(rows, visit)),
+        Effect.flatMap(selectAllRows(after, limit), (rows) => scanRows(rows, allOrder(after), visit)),
       scanAllLean
     }),
     scanStreamLean,
     scanStream: <E>(stream: string, fromVersion: number, limit: number, visit: (event: RecordedEvent) => E | undefined) =>
-      Effect.flatMap(selectStreamRows(stream, fromVersion, limit), (rows) => scanRows(rows, visit)),
+      Effect.flatMap(selectStreamRows(stream, fromVersion, limit), (rows) => scanRows(rows, streamOrder(stream, fromVersion), visit)),
     streamVersion: (stream) =>
       sql.unsafe<{ v: unknown }>(`SELECT COALESCE(MAX(version), 0) AS v FROM ${table} WHERE stream = ${ph(1)}`, [stream])
         .pipe(

@@ -17,6 +17,11 @@
  * companion file `<file>-lock` and is an OS lock taken by SQLite, released when the process
  * exits or dies; read-only clients take no lock and keep reading.
  *
+ * A new database file is created whole (initialized under a temporary name, then linked into
+ * place), so a database this client created is never a zero-length file. An existing
+ * zero-length file is therefore a database that was truncated or replaced: opening it fails
+ * with `EmptyDatabaseFile` instead of starting an empty database where a journal was.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -37,7 +42,8 @@ import * as Client from "effect/sql/SqlClient"
 import type { Connection } from "effect/sql/SqlConnection"
 import { classifySqliteError, SqlError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
-import { statSync } from "node:fs"
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs"
+import { basename, dirname, join } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import * as Lock from "./internal/lock.js"
 
@@ -122,6 +128,21 @@ export class DatabaseLocked extends Schema.TaggedError<DatabaseLocked>()("Databa
       : `another process (pid ${this.pid})`
     return `${this.file} is in use by ${holder}, which holds its writer lock ${this.lockFile}: ` +
       "stop that process first, or open the file read-only to look into it"
+  }
+}
+
+/**
+ * The database file exists but is empty (0 bytes). SQLite would open it as a new, empty
+ * database; this client never leaves its own databases empty, so the file was truncated or
+ * replaced, and the data it held (a journal) is not in it.
+ */
+export class EmptyDatabaseFile extends Schema.TaggedError<EmptyDatabaseFile>()("EmptyDatabaseFile", {
+  file: Schema.String
+}) {
+  override get message() {
+    return `${this.file} exists but is empty (0 bytes): the database it held was truncated or replaced, ` +
+      "so it is not opened as a new, empty one. Restore it from a backup; or, to start afresh on purpose, " +
+      `delete ${this.file} (and ${this.file}-wal, ${this.file}-shm if present)`
   }
 }
 
@@ -316,6 +337,87 @@ const holdLock = (file: string) =>
     (held) => Effect.sync(() => held.isOpen && held.close())
   )
 
+/** The size of `file`, or `undefined` when it does not exist. */
+const sizeOf = (file: string): number | undefined => {
+  try {
+    return statSync(file).size
+  } catch (cause) {
+    if ((cause as { code?: unknown }).code === "ENOENT") return undefined
+    throw cause
+  }
+}
+
+const TEMP_INFIX = ".new-"
+
+/** True while process `pid` runs (or cannot be told apart from running). */
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (cause) {
+    return (cause as { code?: unknown }).code !== "ESRCH"
+  }
+}
+
+/**
+ * Creates a database file whole: a temporary file next to it gets SQLite's header (WAL mode),
+ * then is linked to `file` (never replacing one that appeared meanwhile) and removed. A crash
+ * leaves at most the temporary file, removed by the next creation; never a zero-length `file`.
+ */
+const createDatabase = (file: string) => {
+  const dir = dirname(file)
+  const prefix = `${basename(file)}${TEMP_INFIX}`
+  for (const name of readdirSync(dir)) {
+    const pid = name.startsWith(prefix) ? Number.parseInt(name.slice(prefix.length), 10) : Number.NaN
+    if (Number.isSafeInteger(pid) && !alive(pid)) rmSync(join(dir, name), { force: true })
+  }
+  const temp = `${file}${TEMP_INFIX}${process.pid}-${Date.now().toString(36)}`
+  try {
+    const db = new DatabaseSync(temp)
+    try {
+      db.exec("PRAGMA journal_mode = WAL")
+    } finally {
+      db.close()
+    }
+    try {
+      linkSync(temp, file)
+    } catch (cause) {
+      const code = (cause as { code?: unknown }).code
+      // EEXIST: another client created it first (lock: "none"); it is whole as well.
+      if (code !== "EEXIST") {
+        // File systems without hard links: a rename, which only a racing creator could clobber.
+        if (sizeOf(file) !== undefined) throw cause
+        renameSync(temp, file)
+      }
+    }
+    try {
+      const fd = openSync(dir, "r")
+      try {
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+    } catch {
+      // Directories cannot be synced on every platform; the file itself is complete either way.
+    }
+  } finally {
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(temp + suffix, { force: true })
+  }
+}
+
+/** Refuses an existing zero-length file; creates a missing one whole (read-write only). */
+const prepareFile = (file: string, writable: boolean) =>
+  Effect.suspend((): Effect.Effect<void, EmptyDatabaseFile | SqlError> => {
+    try {
+      const size = sizeOf(file)
+      if (size === 0) return Effect.fail(new EmptyDatabaseFile({ file }))
+      if (size === undefined && writable) createDatabase(file)
+      return Effect.void
+    } catch (cause) {
+      return Effect.fail(sqlError(cause, "open"))
+    }
+  })
+
 /**
  * Opens the database and builds a `SqliteClient`; the database closes with the scope, and the
  * writer lock (see `SqliteClientConfig.lock`) is released after it.
@@ -326,6 +428,7 @@ export const make = Effect.fnUntraced(function*(config: SqliteClientConfig) {
   const file = isMemory(config.filename) ? undefined : config.filename
   const writable = config.readOnly !== true
   if (file !== undefined && writable && (config.lock ?? "exclusive") === "exclusive") yield* holdLock(file)
+  if (file !== undefined) yield* prepareFile(file, writable)
   const db = yield* Effect.acquireRelease(
     Effect.try({
       try: () => {
@@ -447,7 +550,7 @@ const checkpointer = (
  */
 export const layer = (
   config: SqliteClientConfig
-): Layer.Layer<SqliteClient | Client.SqlClient, SqlError | SqliteConfigError | DatabaseLocked> =>
+): Layer.Layer<SqliteClient | Client.SqlClient, SqlError | SqliteConfigError | DatabaseLocked | EmptyDatabaseFile> =>
   Layer.effectContext(
     Effect.map(make(config), (client) => Context.make(SqliteClient, client).pipe(Context.add(Client.SqlClient, client)))
   ).pipe(Layer.provide(Reactivity.layer))
