@@ -500,11 +500,21 @@ export class Ledger {
     let n = 0
     const now = this.now()
     for (const record of this.live.values()) {
-      if (!this.types.has(record.type)) {
+      const type = this.types.get(record.type)
+      if (type === undefined) {
         record.phase = "parked"
         continue
       }
       n++
+      if (record.payload === undefined) {
+        const d = decodeStored(type, record.encoded)
+        if (!("value" in d)) {
+          // A stored payload this type cannot read: the task can never run. Say so, durably.
+          this.finish(record, { kind: "failed", id: record.id, attempt: record.attempt, error: `stored payload unreadable: ${d.message}` })
+          continue
+        }
+        record.payload = d.value
+      }
       if (record.status === "retrying" && record.retryAt !== undefined) {
         this.waitRetry(record, Math.max(0, record.retryAt - now))
       } else if (record.status === "waiting") {
@@ -531,7 +541,9 @@ export class Ledger {
   private apply(fact: Fact, at: number, version: number, decoded: ReadonlyArray<unknown> | undefined): void {
     if (fact.kind === "accepted") {
       const tasks = fact.tasks
-      for (let i = 0; i < tasks.length; i++) this.add(tasks[i]!, version, decoded === undefined ? undefined : { value: decoded[i] })
+      const mono = this.mono()
+      const now = this.now()
+      for (let i = 0; i < tasks.length; i++) this.add(tasks[i]!, version, decoded === undefined ? undefined : { value: decoded[i] }, mono, now)
       return
     }
     const record = this.live.get(fact.id)
@@ -570,16 +582,16 @@ export class Ledger {
     }
   }
 
-  private add(t: AcceptedTask, version: number, decoded: { readonly value: unknown } | undefined): void {
+  private add(t: AcceptedTask, version: number, decoded: { readonly value: unknown } | undefined, mono: number, now: number): void {
     if (this.live.has(t.id) || this.finals.has(t.id)) return
     const type = this.types.get(t.type)
     let payload: unknown = undefined
     if (decoded !== undefined) payload = decoded.value
-    else if (type !== undefined) {
+    else if (type !== undefined && (!this.replaying || this.options.onAccept !== undefined)) {
+      // While replaying, payloads are decoded at recovery, for the tasks still live (most end final).
       const d = decodeStored(type, t.payload)
       payload = "value" in d ? d.value : undefined
     }
-    const mono = this.mono()
     const record: TaskRecord = {
       id: t.id,
       type: t.type,
@@ -604,7 +616,7 @@ export class Ledger {
       children: undefined,
       phase: "idle",
       since: mono,
-      acceptedMono: this.replaying ? mono - Math.max(0, this.now() - t.at) : mono,
+      acceptedMono: this.replaying ? mono - Math.max(0, now - t.at) : mono,
       step: undefined,
       finishing: false,
       reporting: 0
@@ -967,7 +979,7 @@ export class Ledger {
     for (const t of s.live as Array<Array<any>>) {
       const type = this.types.get(t[1])
       let payload: unknown = undefined
-      if (type !== undefined) {
+      if (type !== undefined && this.options.onAccept !== undefined) {
         const d = decodeStored(type, t[10])
         payload = "value" in d ? d.value : undefined
       }

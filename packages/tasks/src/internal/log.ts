@@ -199,10 +199,15 @@ export const decodeEvent = (event: Journal.RecordedEvent): { readonly at: number
   const at = typeof (event.data as { at?: unknown })?.at === "number" ? (event.data as { at: number }).at : 0
   switch (event.type) {
     case ACCEPTED: {
+      // Replay's hot path: a plain check first; the Schema only to say what is wrong.
+      const fast = acceptedFast(event.data)
+      if (fast !== undefined) return { at, facts: [{ kind: "accepted", tasks: fast }] }
       const d = fail(decodeAccepted(event.data))
       return d instanceof CorruptLog ? d : { at, facts: [{ kind: "accepted", tasks: d.tasks }] }
     }
     case PROGRESSED: {
+      const fast = progressedFast(event.data)
+      if (fast !== undefined) return { at, facts: fast }
       const d = fail(decodeProgressed(event.data))
       if (d instanceof CorruptLog) return d
       return { at, facts: d.facts.map(progressFact) }
@@ -237,6 +242,62 @@ export const decodeEvent = (event: Journal.RecordedEvent): { readonly at: number
     default:
       return new CorruptLog({ stream: event.stream, position: event.position, reason: `unknown event type ${event.type}` })
   }
+}
+
+const isStr = (v: unknown): v is string => typeof v === "string"
+const isNum = (v: unknown): v is number => typeof v === "number"
+const optStr = (v: unknown) => v === undefined || typeof v === "string"
+const optNum = (v: unknown) => v === undefined || typeof v === "number"
+
+/** `AcceptedEvent`'s tasks when `data` is exactly what the Schema accepts, else undefined. */
+const acceptedFast = (data: unknown): ReadonlyArray<AcceptedTask> | undefined => {
+  if (typeof data !== "object" || data === null) return undefined
+  const d = data as { at?: unknown; tasks?: unknown }
+  if (!optNum(d.at) || !Array.isArray(d.tasks)) return undefined
+  for (const t of d.tasks as Array<Record<string, unknown>>) {
+    if (
+      typeof t !== "object" || t === null || !isStr(t.id) || !isStr(t.type) || !isStr(t.tenant) || !optStr(t.key) ||
+      !optStr(t.hash) || !optStr(t.parent) || !optNum(t.priority) || !optNum(t.deadline) || !("payload" in t) || !isNum(t.at)
+    ) return undefined
+  }
+  return d.tasks as ReadonlyArray<AcceptedTask>
+}
+
+/** `ProgressedEvent`'s facts when `data` is exactly what the Schema accepts, else undefined. */
+const progressedFast = (data: unknown): ReadonlyArray<Report> | undefined => {
+  if (typeof data !== "object" || data === null) return undefined
+  const d = data as { at?: unknown; facts?: unknown }
+  if (!isNum(d.at) || !Array.isArray(d.facts)) return undefined
+  const facts = d.facts as Array<unknown>
+  const out: Array<Report> = new Array(facts.length)
+  for (let i = 0; i < facts.length; i++) {
+    const f = facts[i] as Array<unknown>
+    if (!Array.isArray(f) || !isStr(f[1]) || !isNum(f[2])) return undefined
+    switch (f[0]) {
+      case "dispatched":
+      case "running":
+        if (f.length !== 3) return undefined
+        out[i] = { kind: f[0], id: f[1], attempt: f[2] }
+        break
+      case "succeeded":
+      case "waiting":
+        if (f.length !== 4) return undefined
+        out[i] = { kind: f[0], id: f[1], attempt: f[2], output: f[3] }
+        break
+      case "retrying":
+        if (f.length !== 5 || !isStr(f[3]) || !isNum(f[4])) return undefined
+        out[i] = { kind: f[0], id: f[1], attempt: f[2], error: f[3], retryAt: f[4] }
+        break
+      case "failed":
+      case "compensated":
+        if (f.length !== 4 || !isStr(f[3])) return undefined
+        out[i] = { kind: f[0], id: f[1], attempt: f[2], error: f[3] }
+        break
+      default:
+        return undefined
+    }
+  }
+  return out
 }
 
 const progressFact = (f: typeof ProgressFact.Type): Report => {
