@@ -19,6 +19,11 @@
  * (filled or rolled back). This holds because the writer assigns its transaction id
  * (`pg_current_xact_id()`) before taking positions. On SQLite, writes are serialized and
  * positions are assigned in commit order, so there are no such gaps.
+ *
+ * Reads check what is guaranteed: a stream's versions run on by one (every dialect), and on
+ * SQLite so do global positions. A read that finds them skipping (a row deleted by hand, a
+ * damaged file) fails with `JournalGap` naming stream, expected and found version or position.
+ * A write that finds no room fails with `StorageFull`; the journal takes the next append.
  */
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
