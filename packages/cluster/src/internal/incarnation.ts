@@ -281,11 +281,20 @@ export const start = Effect.fnUntraced(function*(config: Config) {
     })
   })
 
-  /** Ends the incarnation: children, `onStop`, waiting messages answered `ActorStopped`. */
+  /**
+   * Ends the incarnation: the messages waiting at this moment are answered `ActorStopped`
+   * (later ones start the next incarnation), then the children stop and `onStop` runs.
+   */
   const end = (reason: Actor.StopReason): Effect.Effect<void> =>
     Effect.gen(function*() {
       if (!started) return
       started = false
+      const waiting = queue.slice(head)
+      queue = []
+      head = 0
+      for (const entry of waiting) {
+        if (entry._tag === "Item") yield* deadLetter(entry, "ActorStopped", undefined)
+      }
       yield* stopChildren
       const onStop = behavior.onStop
       if (onStop !== undefined) {
@@ -294,10 +303,6 @@ export const start = Effect.fnUntraced(function*(config: Config) {
       state = undefined
       restartTimes = []
       backoffStep = undefined
-      while (size() > 0) {
-        const entry = shift()
-        if (entry._tag === "Item") yield* deadLetter(entry, "ActorStopped", undefined)
-      }
       yield* Deferred.succeed(termination, reason)
       termination = yield* Deferred.make<Actor.StopReason>()
     })
@@ -328,11 +333,9 @@ export const start = Effect.fnUntraced(function*(config: Config) {
           restartTimes = restartTimes.filter((t) => t > now - directive.withinMillis)
           if (restartTimes.length === 0) backoffStep = undefined // a quiet window resets the backoff
           if (restartTimes.length >= directive.maxRestarts) {
-            for (const item of items) yield* deadLetter(item, reason, detail)
-            return yield* end({
-              _tag: "Failed",
-              detail: `${detail} (gave up after ${directive.maxRestarts} restarts within ${directive.withinMillis} ms)`
-            })
+            const gaveUp = `${detail} (gave up after ${directive.maxRestarts} restarts within ${directive.withinMillis} ms: the actor stopped)`
+            for (const item of items) yield* deadLetter(item, reason, gaveUp)
+            return yield* end({ _tag: "Failed", detail: gaveUp })
           }
           restartTimes.push(now)
           stats.restarts++
