@@ -181,7 +181,7 @@ interface Prepared {
   readonly returnsRows: boolean
 }
 
-const sqlError = (cause: unknown, operation: string) => {
+const sqlError = (cause: unknown, operation: string, file?: string) => {
   // node:sqlite puts SQLite's extended result code in `errcode` (its `code` is always
   // "ERR_SQLITE_ERROR"); `classifySqliteError` reads `errno`, e.g. 2067 = UNIQUE violation.
   if (cause instanceof Error && typeof (cause as { errcode?: unknown }).errcode === "number" && !("errno" in cause)) {
@@ -189,7 +189,7 @@ const sqlError = (cause: unknown, operation: string) => {
   }
   return new SqlError({
     reason: classifySqliteError(cause, {
-      message: cause instanceof Error ? cause.message : "SQLite statement failed",
+      message: `${file === undefined ? "" : `${file}: `}${cause instanceof Error ? cause.message : "SQLite statement failed"}`,
       operation
     })
   })
@@ -327,7 +327,7 @@ const holdLock = (file: string) =>
       try {
         acquired = Lock.acquire(file)
       } catch (cause) {
-        return Effect.fail(sqlError(cause, "lock"))
+        return Effect.fail(sqlError(cause, "lock", Lock.lockFileOf(file)))
       }
       if ("held" in acquired) return Effect.succeed(acquired.held)
       return Effect.fail(
@@ -414,7 +414,7 @@ const prepareFile = (file: string, writable: boolean) =>
       if (size === undefined && writable) createDatabase(file)
       return Effect.void
     } catch (cause) {
-      return Effect.fail(sqlError(cause, "open"))
+      return Effect.fail(sqlError(cause, "open", file))
     }
   })
 
@@ -447,7 +447,7 @@ export const make = Effect.fnUntraced(function*(config: SqliteClientConfig) {
         }
         return db
       },
-      catch: (cause) => sqlError(cause, "open")
+      catch: (cause) => sqlError(cause, "open", config.filename)
     }),
     (db) => Effect.sync(() => db.isOpen && db.close())
   )
