@@ -31,7 +31,16 @@
  */
 import type { Duration, Effect } from "effect"
 import { Schema } from "effect"
-import type { ActorNameTaken, ActorStopped, AskTimeout, HandlerFailed, MailboxFull, MessageDecodeError, SystemClosed } from "./ActorError.js"
+import type {
+  ActorNameTaken,
+  ActorStopped,
+  AskTimeout,
+  HandlerFailed,
+  MailboxFull,
+  MessageDecodeError,
+  SystemClosed,
+  TooManyWaitingSenders
+} from "./ActorError.js"
 import type * as Mailbox from "./Mailbox.js"
 import type * as Message from "./Message.js"
 import type * as Supervision from "./Supervision.js"
@@ -56,12 +65,19 @@ export interface Terminated {
   readonly reason: StopReason
 }
 
+/** The error type `tell` can fail with: a full `fail` mailbox, or too many senders waiting at a full `suspend` one. */
+export type TellError = MailboxFull | TooManyWaitingSenders
+
 /** The error type `ask` can fail with for request `R`. */
-export type AskError<R> = Message.Failure<R> | AskTimeout | ActorStopped | HandlerFailed | MailboxFull
+export type AskError<R> = Message.Failure<R> | AskTimeout | ActorStopped | HandlerFailed | MailboxFull | TooManyWaitingSenders
 
 /** Options of `ask`. */
 export interface AskOptions {
-  /** How long to wait for the reply (default: the system's `askTimeout`, 5 seconds). */
+  /**
+   * How long to wait for the reply (default: the system's `askTimeout`, 5 seconds). When it
+   * passes before the handler started the request, the request is withdrawn: never handled,
+   * dead-lettered with reason `AskTimeout`.
+   */
   readonly timeout?: Duration.Input | undefined
 }
 
@@ -75,28 +91,43 @@ export interface ActorRef<in M> {
   readonly name: string | undefined
   /** A readable path: `/user/name` or `/user/parent/#42`. */
   readonly path: string
-  /** Enqueues a message. Suspends the sender while a bounded `suspend` mailbox is full. */
-  tell(message: M): Effect.Effect<void, MailboxFull>
+  /**
+   * Enqueues a message. Suspends the sender while a bounded `suspend` mailbox is full (at most
+   * `maxWaitingSenders` wait; the next one fails with `TooManyWaitingSenders` at once). A sender
+   * interrupted while it waits withdraws its message (dead-lettered, `SenderInterrupted`).
+   */
+  tell(message: M): Effect.Effect<void, TellError>
   /**
    * Enqueues a message synchronously, outside any fiber. Answers `false` when the message
    * was not accepted (full `suspend`/`fail` mailbox); dropped and dead-lettered messages are
    * published as dead letters as with `tell`.
    */
   tellUnsafe(message: M): boolean
-  /** Sends a request and waits for its reply. */
+  /**
+   * Sends a request and waits for its reply. An asker that gives up (timeout, or interrupted,
+   * e.g. because its scope closed) before the handler started the request withdraws it: it
+   * leaves the mailbox, is never handled and goes to dead letters (`AskTimeout`,
+   * `SenderInterrupted`). On a full `suspend` mailbox the asker waits for room like `tell`.
+   */
   ask<R extends M & Message.AnyRequest>(
     message: R,
     options?: AskOptions
   ): Effect.Effect<Message.Success<R>, AskError<R>>
   /** Decodes unknown input with the actor's protocol, then tells it. */
-  tellUnknown(input: unknown): Effect.Effect<void, MessageDecodeError | MailboxFull>
-  /** Stops after the messages already in the mailbox are handled; waits until terminated. */
+  tellUnknown(input: unknown): Effect.Effect<void, MessageDecodeError | TellError>
+  /**
+   * Stops after the messages already in the mailbox are handled (messages sent meanwhile, and
+   * senders waiting for room, are dead-lettered at once); waits until terminated.
+   */
   readonly stop: Effect.Effect<void>
-  /** Stops now: waiting messages go to dead letters; waits until terminated. */
+  /** Stops now: the running handler is interrupted, waiting messages go to dead letters; waits until terminated. */
   readonly stopNow: Effect.Effect<void>
   /** Waits until the actor has terminated and answers why. */
   readonly awaitTermination: Effect.Effect<StopReason>
-  /** True while the actor accepts messages. */
+  /**
+   * True until the actor starts stopping. During a graceful `stop` it is still true while the
+   * actor handles what was in its mailbox, but messages sent meanwhile are dead-lettered.
+   */
   readonly isAlive: boolean
 }
 

@@ -4,7 +4,12 @@
  */
 import { Schema } from "effect"
 
-/** An `ask` got no reply within its timeout. The message may still be handled later. */
+/**
+ * An `ask` got no reply within its timeout. A request the handler had not started yet is
+ * withdrawn: it leaves the mailbox (or the line of waiting senders), is never handled, and goes
+ * to dead letters with reason `AskTimeout`. One the handler had already started runs to its end;
+ * its reply goes nowhere.
+ */
 export class AskTimeout extends Schema.TaggedError<AskTimeout>()("AskTimeout", {
   actor: Schema.String,
   messageTag: Schema.String,
@@ -44,6 +49,22 @@ export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull"
 }) {
   override get message(): string {
     return `mailbox of ${this.actor} is full (capacity ${this.capacity}): ${this.messageTag} was refused; retry later or raise the capacity`
+  }
+}
+
+/**
+ * A bounded `suspend` mailbox is full and `maxWaitingSenders` senders already wait for room:
+ * this sender is refused at once instead of joining the line. Nothing was accepted, so nothing
+ * is dead-lettered.
+ */
+export class TooManyWaitingSenders extends Schema.TaggedError<TooManyWaitingSenders>()("TooManyWaitingSenders", {
+  actor: Schema.String,
+  messageTag: Schema.String,
+  capacity: Schema.Number,
+  maxWaitingSenders: Schema.Number
+}) {
+  override get message(): string {
+    return `mailbox of ${this.actor} is full (capacity ${this.capacity}) and ${this.maxWaitingSenders} senders already wait for room: ${this.messageTag} was refused; retry later, slow the senders down or raise maxWaitingSenders`
   }
 }
 
@@ -90,5 +111,16 @@ export class InvalidSystemConfig extends Schema.TaggedError<InvalidSystemConfig>
 }) {
   override get message(): string {
     return `ActorSystem.layer: option ${this.option} must be ${this.expected}, got ${this.value}`
+  }
+}
+
+/** A mailbox configuration (`Mailbox.bounded`, `Mailbox.validate`) has a value it cannot use. */
+export class InvalidMailboxConfig extends Schema.TaggedError<InvalidMailboxConfig>()("InvalidMailboxConfig", {
+  option: Schema.String,
+  value: Schema.String,
+  expected: Schema.String
+}) {
+  override get message(): string {
+    return `Mailbox.bounded: option ${this.option} must be ${this.expected}, got ${this.value}`
   }
 }

@@ -31,7 +31,12 @@ export interface Options {
   readonly askTimeout?: Duration.Input | undefined
   /** How the system stops its actors when the layer closes (default "graceful"). */
   readonly shutdown?: "graceful" | "immediate" | undefined
-  /** Longest graceful shutdown before the remaining actors are stopped immediately (default 10 s). */
+  /**
+   * Time limit of each shutdown phase (default 10 s). Graceful: after it, the actors still
+   * running are stopped immediately; immediate (or after that second phase): after it, `onStop`
+   * hooks still running are interrupted and those not started are skipped, so closing the layer
+   * always ends (unless an `onStop` is uninterruptible).
+   */
   readonly shutdownTimeout?: Duration.Input | undefined
   /** Messages an actor handles per dispatcher turn before others get a turn (default 1024). */
   readonly throughput?: number | undefined
@@ -95,11 +100,15 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
   const context = yield* Effect.context<never>()
   const deadLetters = yield* PubSub.unbounded<DeadLetter.DeadLetter>()
   const core = new SystemCore(context, deadLetters, config.askTimeoutMillis, config.throughput, config.slice)
+  // Each phase gets `shutdownTimeout`; the last one (force) cannot hang on an `onStop` hook.
+  const immediate = core.shutdown("immediate").pipe(
+    Effect.timeoutOrElse({ duration: config.shutdownTimeout, orElse: () => core.shutdown("force") })
+  )
   yield* Effect.addFinalizer(() =>
     (config.immediate
-      ? core.shutdown(true)
-      : core.shutdown(false).pipe(
-        Effect.timeoutOrElse({ duration: config.shutdownTimeout, orElse: () => core.shutdown(true) })
+      ? immediate
+      : core.shutdown("graceful").pipe(
+        Effect.timeoutOrElse({ duration: config.shutdownTimeout, orElse: () => immediate })
       )).pipe(Effect.andThen(PubSub.shutdown(deadLetters)))
   )
   const service = ActorSystem.of({

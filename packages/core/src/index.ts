@@ -8,4 +8,16 @@ export * as DeadLetter from "./DeadLetter.js"
 export * as Mailbox from "./Mailbox.js"
 export * as Message from "./Message.js"
 export * as Supervision from "./Supervision.js"
-export { ActorNameTaken, ActorNotFound, ActorStopped, AskTimeout, HandlerFailed, InvalidSystemConfig, MailboxFull, MessageDecodeError, SystemClosed } from "./ActorError.js"
+export {
+  ActorNameTaken,
+  ActorNotFound,
+  ActorStopped,
+  AskTimeout,
+  HandlerFailed,
+  InvalidMailboxConfig,
+  InvalidSystemConfig,
+  MailboxFull,
+  MessageDecodeError,
+  SystemClosed,
+  TooManyWaitingSenders
+} from "./ActorError.js"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Actor, ActorSystem, Message } from "@mailroom/core"
+import { Actor, ActorSystem, Mailbox, Message } from "@mailroom/core"
 import { drainLetters, settle } from "./helpers.js"
 
 class Job extends Schema.TaggedClass<Job>()("Job", { n: Schema.Number }) {}
@@ -129,5 +129,105 @@ describe("Lifecycle", () => {
       expect(log).toStrictEqual(["kid stopped after ", "root stopped after 1"])
       const refused = yield* Effect.flip(system.spawn(tree(log, "late")))
       expect(refused._tag).toBe("SystemClosed")
+    }))
+
+  it.effect("stopping answers every waiting sender at once, without waiting for onStop", () =>
+    Effect.gen(function*() {
+      const sub = yield* ActorSystem.subscribeDeadLetters
+      const latch = yield* Deferred.make<void>()
+      class Block extends Schema.TaggedClass<Block>()("Block", {}) {}
+      class Ping extends Message.Request<Ping>()("Ping", { n: Schema.Number }, { success: Schema.Number }) {}
+      const slowToStop = Actor.behavior(Actor.protocol(Block, Ping), {
+        initial: () => 0,
+        mailbox: Mailbox.bounded(1, "suspend"),
+        receive: (s, msg, ctx) => {
+          if (msg._tag === "Block") return Effect.as(Deferred.await(latch), s)
+          ctx.reply(msg, msg.n)
+          return Effect.succeed(s)
+        },
+        onStop: () => Effect.sleep("1 hour")
+      })
+      const ref = yield* ActorSystem.spawn(slowToStop)
+      yield* ref.tell(new Block()) // running
+      const queued = yield* Effect.forkChild(Effect.flip(ref.ask(new Ping({ n: 1 }))))
+      const waitingAsk = yield* Effect.forkChild(Effect.flip(ref.ask(new Ping({ n: 2 }))))
+      const waitingTell = yield* Effect.forkChild(ref.tell(new Ping({ n: 3 })))
+      yield* settle
+      const stopping = yield* Effect.forkChild(ref.stopNow)
+      yield* settle
+      expect(stopping.pollUnsafe()).toBeUndefined() // onStop still runs
+      for (const f of [queued, waitingAsk]) {
+        expect(f.pollUnsafe(), "answered before onStop ended").toBeDefined()
+        expect((yield* Fiber.join(f))._tag).toBe("ActorStopped")
+      }
+      expect(waitingTell.pollUnsafe(), "answered before onStop ended").toBeDefined()
+      const letters = yield* drainLetters(sub)
+      expect(letters.map((l) => [l.message instanceof Ping ? l.message.n : "block", l.reason])).toStrictEqual([
+        ["block", "ActorStopped"],
+        [1, "ActorStopped"],
+        [2, "ActorStopped"],
+        [3, "ActorStopped"]
+      ])
+      yield* TestClock.adjust("1 hour")
+      yield* Fiber.join(stopping)
+    }).pipe(
+      // on a failed assertion, let onStop end so that the layer can close
+      Effect.ensuring(TestClock.adjust("2 hours")),
+      Effect.provide(ActorSystem.layer())
+    ))
+
+  it.effect("a watcher that terminates is forgotten by the actors it watched (no dead watchers pile up)", () =>
+    Effect.gen(function*() {
+      class Watch extends Message.Request<Watch>()("Watch", { target: Schema.Any }, { success: Schema.Void }) {}
+      const watcher = Actor.behavior(Actor.protocol(Watch), {
+        initial: () => 0,
+        receive: (s, msg, ctx) => {
+          ctx.watch(msg.target)
+          ctx.reply(msg, undefined)
+          return Effect.succeed(s)
+        },
+        onTerminated: (s) => Effect.succeed(s + 1)
+      })
+      const target = yield* ActorSystem.spawn(tree([], "target"))
+      for (let i = 0; i < 100; i++) {
+        const w = yield* ActorSystem.spawn(watcher)
+        yield* w.ask(new Watch({ target }))
+        yield* w.stop
+      }
+      // a watcher that stops before its Watch reached the target is not kept either
+      const late = yield* ActorSystem.spawn(watcher)
+      late.tellUnsafe(new Watch({ target }))
+      yield* late.stopNow
+      yield* settle
+      // white-box: the watcher set lives in the cell's rarely used fields
+      const watchers = (target as unknown as { extra?: { watchers?: ReadonlySet<unknown> } }).extra?.watchers
+      expect(watchers?.size ?? 0).toBe(0)
+    }).pipe(Effect.provide(ActorSystem.layer())))
+
+  it.live("closing the system ends after shutdownTimeout even when an onStop hook never finishes (graceful and immediate)", () =>
+    Effect.gen(function*() {
+      for (const shutdown of ["graceful", "immediate"] as const) {
+        const stopped: Array<string> = []
+        const stuck = Actor.behavior(P, {
+          initial: () => [] as Array<number>,
+          receive: (s) => Effect.succeed(s),
+          onStop: () => Effect.never
+        })
+        const fine = Actor.behavior(P, {
+          initial: () => [] as Array<number>,
+          receive: (s) => Effect.succeed(s),
+          onStop: () => Effect.sync(() => void stopped.push("fine"))
+        })
+        const program = Effect.gen(function*() {
+          const parent = yield* ActorSystem.spawn(tree([], "parent"))
+          yield* parent.ask(new SpawnChild({ name: `child-${shutdown}` }))
+          yield* ActorSystem.spawn(stuck)
+          yield* ActorSystem.spawn(fine)
+        }).pipe(Effect.provide(ActorSystem.layer({ shutdown, shutdownTimeout: "50 millis" })))
+        const closing = yield* Effect.forkDetach(program)
+        yield* Effect.sleep("1 second")
+        expect(closing.pollUnsafe(), `${shutdown}: the layer closed`).toBeDefined()
+        expect(stopped).toStrictEqual(["fine"])
+      }
     }))
 })

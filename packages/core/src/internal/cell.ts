@@ -8,12 +8,18 @@
  * - at most one message (or batch, or signal) is being handled at a time (`status === RUNNING`);
  * - user messages are handled in mailbox order; system messages overtake them;
  * - every message that is not handled is published as a dead letter exactly once, and the
- *   asker of a dead-lettered request is answered with a typed error.
+ *   asker of a dead-lettered request is answered with a typed error;
+ * - a sender that gives up (an ask timing out, a sender interrupted) before the handler took its
+ *   message withdraws it: it is dead-lettered at once and skipped where it lies (mailbox or line
+ *   of waiting senders), so it is never handled and no longer counts against the capacity;
+ * - senders wait for room (`putters`) only while the mailbox is full, and stopping (or a graceful
+ *   stop request) answers all of them at once.
  */
 import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, Schedule, Schema } from "effect"
 import type * as Actor from "../Actor.js"
-import { ActorStopped, AskTimeout, HandlerFailed, MailboxFull, MessageDecodeError } from "../ActorError.js"
+import { ActorStopped, AskTimeout, HandlerFailed, MailboxFull, MessageDecodeError, TooManyWaitingSenders } from "../ActorError.js"
 import type * as DeadLetter from "../DeadLetter.js"
+import * as Mailbox from "../Mailbox.js"
 import type * as Message from "../Message.js"
 import * as Supervision from "../Supervision.js"
 import { Fifo } from "./fifo.js"
@@ -27,9 +33,20 @@ export const SUSPENDED = 3
 export const STOPPING = 4
 export const STOPPED = 5
 
+/** Where an ask envelope is (`AskEnvelope.where`). */
+const LOOSE = 0 // not placed yet, or answered without being placed
+const QUEUED = 1 // in the mailbox
+const WAITING = 2 // in the line of senders waiting for room
+const TAKEN = 3 // taken by the handler: it runs to its end even if the asker gives up
+const WITHDRAWN = 4 // the asker gave up before the handler took it: skipped where it lies
+
 /** A request waiting for its reply. */
 export class AskEnvelope {
+  /** The asker has its answer, or gave up: nothing more is sent to it. */
   done = false
+  /** Answered by its handler (`ctx.reply`/`ctx.fail`): never dead-lettered or redelivered afterwards. */
+  replied = false
+  where = LOOSE
   timer: Fiber.Fiber<unknown, unknown> | undefined = undefined
   readonly message: Message.Tagged
   readonly resume: (exit: Exit.Exit<any, any>) => void
@@ -57,21 +74,24 @@ export class AskEnvelope {
   }
 }
 
-/** A sender waiting for room in a bounded `suspend` mailbox. */
+/** A `tell` waiting for room in a bounded `suspend` mailbox (a waiting ask waits as its envelope). */
 class Putter {
   readonly item: unknown
-  readonly resume: (exit: Exit.Exit<void, never>) => void
-  constructor(item: unknown, resume: (exit: Exit.Exit<void, never>) => void) {
+  readonly resume: (exit: Exit.Exit<void, TooManyWaitingSenders>) => void
+  constructor(item: unknown, resume: (exit: Exit.Exit<void, TooManyWaitingSenders>) => void) {
     this.item = item
     this.resume = resume
   }
-  cancelled = false
+  /** The sender was interrupted: skipped when the line moves (already dead-lettered). */
+  withdrawn = false
 }
 
 /** Marks the point of a graceful stop in the user queue. */
 const POISON = { _tag: "PoisonPill" } as const
 /** `current` while a signal (terminated, child failure) is being handled. */
 const SIGNAL = { _tag: "Signal" } as const
+/** What `take` answers for a withdrawn request it skipped. */
+const SKIPPED = { _tag: "Skipped" } as const
 
 /** A handler ran past its per-message timeout. */
 export class HandlerTimeout {
@@ -108,6 +128,8 @@ export interface Compiled {
   readonly inline: boolean
   readonly capacity: number
   readonly strategy: "suspend" | "dropNewest" | "dropOldest" | "fail" | undefined
+  /** `suspend`: how many senders may wait for room at once. */
+  readonly maxWaiting: number
   readonly timeoutMillis: number
   readonly span: boolean
   readonly strategyFn: Supervision.Strategy
@@ -120,6 +142,9 @@ export const compile = (behavior: Actor.Behavior<any, any, any, any>): Compiled 
   let c = compiledCache.get(behavior)
   if (c === undefined) {
     const mailbox = behavior.mailbox
+    // `Mailbox.bounded` already checked it; a hand-built configuration is checked here (a defect at spawn).
+    const problem = mailbox === undefined ? undefined : Mailbox.check(mailbox)
+    if (problem !== undefined) throw problem
     c = {
       behavior,
       receive: behavior.receive,
@@ -127,6 +152,7 @@ export const compile = (behavior: Actor.Behavior<any, any, any, any>): Compiled 
       inline: behavior.batch === undefined,
       capacity: mailbox?._tag === "Bounded" ? mailbox.capacity : Number.POSITIVE_INFINITY,
       strategy: mailbox?._tag === "Bounded" ? mailbox.strategy : undefined,
+      maxWaiting: mailbox?._tag === "Bounded" ? mailbox.maxWaitingSenders ?? Mailbox.defaultMaxWaitingSenders : 0,
       span: behavior.span === true,
       timeoutMillis: behavior.timeout === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(behavior.timeout)),
       strategyFn: behavior.supervision ?? Supervision.defaultStrategy,
@@ -199,29 +225,44 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     return this.offer(message) === OFFERED
   }
 
-  tell(message: unknown): Effect.Effect<void, MailboxFull> {
+  tell(message: unknown): Effect.Effect<void, Actor.TellError> {
     // An unbounded mailbox never refuses or suspends: one synchronous step is enough.
     if (this.compiled.strategy === undefined) return Effect.sync(() => void this.offer(message))
-    return Effect.suspend(() => {
+    return Effect.suspend((): Effect.Effect<void, Actor.TellError> => {
       const r = this.offer(message)
       if (r === OFFERED || r === DROPPED) return Effect.void
       if (r === FULL_FAIL) return Effect.fail(this.mailboxFull(message))
-      // FULL_SUSPEND: wait for room
-      return Effect.callback<void>((resume) => {
-        const putter = new Putter(message, resume)
-        ;(this.x().putters ??= new Fifo()).push(putter)
-        return Effect.sync(() => {
-          putter.cancelled = true
-        })
-      })
+      return this.waitForRoom(message)
     })
   }
 
-  tellUnknown(input: unknown): Effect.Effect<void, MessageDecodeError | MailboxFull> {
+  /** A `tell` on a full `suspend` mailbox: joins the line of waiting senders, if it is not too long. */
+  private waitForRoom(message: unknown): Effect.Effect<void, TooManyWaitingSenders> {
+    return Effect.callback<void, TooManyWaitingSenders>((resume) => {
+      // The fiber may have yielded since the first offer: the mailbox may have room now.
+      const r = this.offer(message)
+      if (r !== FULL_SUSPEND) {
+        resume(Exit.void) // offered, or dead-lettered (a `suspend` mailbox never answers FULL_FAIL)
+        return
+      }
+      const extra = this.x()
+      if (extra.waiting >= this.compiled.maxWaiting) {
+        resume(Exit.fail(this.tooManyWaiting(message)))
+        return
+      }
+      const putter = new Putter(message, resume)
+      ;(extra.putters ??= new Fifo()).push(putter)
+      extra.waiting++
+      // Interrupted while waiting (e.g. its scope closed): the message leaves the line.
+      return Effect.sync(() => this.withdraw(putter, "SenderInterrupted", "the sender was interrupted while waiting for room"))
+    })
+  }
+
+  tellUnknown(input: unknown): Effect.Effect<void, MessageDecodeError | Actor.TellError> {
     return Schema.decodeUnknownEffect(this.compiled.behavior.protocol)(input).pipe(
       Effect.mapError((e) => new MessageDecodeError({ actor: this.path, issue: e.message })),
       Effect.flatMap((message) => this.tell(message))
-    ) as Effect.Effect<void, MessageDecodeError | MailboxFull>
+    ) as Effect.Effect<void, MessageDecodeError | Actor.TellError>
   }
 
   ask(message: any, options?: Actor.AskOptions): Effect.Effect<any, any> {
@@ -237,15 +278,19 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
         const timer = Effect.runForkWith(this.context)(Effect.sleep(timeoutMillis))
         env.timer = timer
         timer.addObserver((exit) => {
-          if (Exit.isSuccess(exit)) {
+          if (Exit.isSuccess(exit) && !env.done) {
+            // Withdrawn (and dead-lettered) before the asker resumes, so that it can rely on it.
+            this.withdraw(env, "AskTimeout", `the asker gave up after ${timeoutMillis} ms, before the handler started it`)
             env.fail(new AskTimeout({ actor: this.path, messageTag: tagOf(message), timeoutMillis }))
           }
         })
       }
       return Effect.sync(() => {
-        // The asker left (interrupted): the message stays queued, its reply is ignored.
+        // The asker was interrupted (e.g. its scope closed): a request not started yet is withdrawn.
+        if (env.done) return
         env.done = true
         if (env.timer !== undefined) env.timer.interruptUnsafe()
+        this.withdraw(env, "SenderInterrupted", "the asker was interrupted before the handler started it")
       })
     })
   }
@@ -299,12 +344,16 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
 
   reply(request: unknown, value: unknown): void {
     const env = this.envelopeOf(request)
-    if (env !== undefined) env.succeed(value)
+    if (env === undefined || env.done) return
+    env.replied = true
+    env.succeed(value)
   }
 
   fail(request: unknown, error: unknown): void {
     const env = this.envelopeOf(request)
-    if (env !== undefined) env.fail(error)
+    if (env === undefined || env.done) return
+    env.replied = true
+    env.fail(error)
   }
 
   spawn(behavior: Actor.Behavior<any, any, any, any>, options?: Actor.SpawnOptions): Effect.Effect<any, any, any> {
@@ -321,18 +370,36 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       this.sendSystem({ _tag: "Terminated", signal: target.terminatedSignal() })
       return
     }
+    // Remembered so that this actor, when it terminates, leaves the target's watchers.
+    ;(this.x().watching ??= new Set()).add(target)
     target.sendSystem({ _tag: "Watch", watcher: this })
   }
 
   unwatch(other: Actor.ActorRef<never>): void {
     const target = other as unknown as Cell
+    this.extra?.watching?.delete(target)
     target.sendSystem({ _tag: "Unwatch", watcher: this })
+  }
+
+  /** A watcher that has already terminated is not kept: it would only be told about nothing. */
+  private addWatcher(watcher: Cell): void {
+    if (watcher.status === STOPPED) return
+    ;(this.x().watchers ??= new Set()).add(watcher)
   }
 
   // ---------------------------------------------------------------- mailbox
 
   private mailboxFull(message: unknown): MailboxFull {
     return new MailboxFull({ actor: this.path, messageTag: tagOf(message), capacity: this.compiled.capacity })
+  }
+
+  private tooManyWaiting(message: unknown): TooManyWaitingSenders {
+    return new TooManyWaitingSenders({
+      actor: this.path,
+      messageTag: tagOf(message),
+      capacity: this.compiled.capacity,
+      maxWaitingSenders: this.compiled.maxWaiting
+    })
   }
 
   /** Enqueues a user message (or ask envelope), applying the overflow strategy. */
@@ -343,19 +410,21 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       this.runInline(item)
       return OFFERED
     }
-    if (status >= STOPPING) {
+    // Stopping, or a graceful stop is queued: messages sent from now on are "later ones".
+    if (status >= STOPPING || (this.extra !== undefined && this.extra.draining)) {
       this.deadLetter(item, "ActorStopped")
       return DROPPED
     }
     let q = this.queue
     if (q === undefined) q = this.queue = new Fifo()
-    else if (q.size >= this.compiled.capacity) {
+    else if (q.size >= this.compiled.capacity && q.size - withdrawnIn(this) >= this.compiled.capacity) {
       switch (this.compiled.strategy) {
         case "dropNewest":
           this.deadLetter(item, "MailboxFull")
           return DROPPED
         case "dropOldest": {
-          const oldest = q.shift()
+          const oldest = this.shiftLive(q)
+          this.core.depth--
           this.deadLetter(oldest, "DroppedOldest")
           break
         }
@@ -374,6 +443,15 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     return OFFERED
   }
 
+  /** The oldest item of the mailbox that was not withdrawn (dropping the withdrawn ones before it). */
+  private shiftLive(q: Fifo<unknown>): unknown {
+    for (;;) {
+      const item = q.shift()
+      if (!(item instanceof AskEnvelope && item.where === WITHDRAWN)) return item
+      this.extra!.withdrawn--
+    }
+  }
+
   /**
    * An idle actor with an empty mailbox handles the message right away, on the sender's
    * stack: the outcome is the same as enqueueing and draining at once (the mailbox is empty,
@@ -386,8 +464,13 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     core.inlineDepth++
     this.status = RUNNING
     this.current = item
+    let message = item
+    if (item instanceof AskEnvelope) {
+      item.where = TAKEN
+      message = item.message
+    }
     try {
-      if (this.handleOne(item instanceof AskEnvelope ? item.message : item)) {
+      if (this.handleOne(message)) {
         const q = this.queue
         if ((q !== undefined && q.size > 0) || hasSystem(this)) {
           this.status = SCHEDULED
@@ -403,30 +486,135 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
 
   private offerAsk(env: AskEnvelope): void {
     const r = this.offer(env)
-    if (r === FULL_FAIL) {
+    if (r === OFFERED) {
+      if (env.where === LOOSE) env.where = QUEUED // not taken inline
+    } else if (r === FULL_FAIL) {
       env.fail(this.mailboxFull(env.message))
     } else if (r === FULL_SUSPEND) {
-      const putter = new Putter(env, (_) => {})
-      ;(this.x().putters ??= new Fifo()).push(putter)
+      const extra = this.x()
+      if (extra.waiting >= this.compiled.maxWaiting) {
+        env.fail(this.tooManyWaiting(env.message))
+        return
+      }
+      env.where = WAITING
+      ;(extra.putters ??= new Fifo()).push(env)
+      extra.waiting++
     }
   }
 
-  /** Takes the next user item, letting one suspended sender in. */
+  /** Takes the next user item, letting suspended senders in; `SKIPPED` for a withdrawn request. */
   private take(): unknown {
     const item = this.queue!.shift()
+    if (item instanceof AskEnvelope) {
+      // Already dead-lettered and out of the depth; its room went to a waiting sender then.
+      if (item.where === WITHDRAWN) {
+        this.extra!.withdrawn--
+        return SKIPPED
+      }
+      item.where = TAKEN
+    }
     this.core.depth--
-    const putters = this.extra?.putters
-    if (putters !== undefined && putters.size > 0) {
-      while (putters.size > 0) {
-        const p = putters.shift()!
-        if (p.cancelled) continue
-        this.queue!.push(p.item)
+    const extra = this.extra
+    if (extra !== undefined && extra.waiting > 0) this.admitWaiting()
+    return item
+  }
+
+  /** Moves waiting senders into the mailbox while it has room, oldest first. */
+  private admitWaiting(): void {
+    const extra = this.extra!
+    const capacity = this.compiled.capacity
+    const q = (this.queue ??= new Fifo())
+    // Resuming a sender runs it on this stack, and it may send again: re-read everything each turn.
+    while (extra.waiting > 0 && extra.putters !== undefined && q.size - extra.withdrawn < capacity) {
+      const p = extra.putters.shift()!
+      if (p instanceof AskEnvelope) {
+        if (p.where === WITHDRAWN) continue
+        p.where = QUEUED
+        q.push(p)
+        extra.waiting--
+        this.core.depth++
+      } else {
+        if (p.withdrawn) continue
+        q.push(p.item)
+        extra.waiting--
         this.core.depth++
         p.resume(Exit.void)
-        break
       }
     }
-    return item
+    if (extra.waiting === 0) extra.putters = undefined
+  }
+
+  /**
+   * A sender gave up before the handler took its message: the message leaves the mailbox (or
+   * the line of waiting senders) and is dead-lettered now. A request the handler already took
+   * runs to its end (its reply goes nowhere); one already answered is left alone.
+   */
+  private withdraw(entry: AskEnvelope | Putter, reason: DeadLetter.Reason, detail: string): void {
+    const extra = this.extra
+    let message: unknown
+    if (entry instanceof AskEnvelope) {
+      if (entry.where === QUEUED) {
+        entry.where = WITHDRAWN
+        this.x().withdrawn++
+        this.core.depth--
+        // Its room goes to the next waiting sender.
+        if (this.extra!.waiting > 0) this.admitWaiting()
+      } else if (entry.where === WAITING) {
+        entry.where = WITHDRAWN
+        this.leaveLine(extra!)
+      } else {
+        return
+      }
+      message = entry.message
+    } else {
+      if (entry.withdrawn) return
+      entry.withdrawn = true
+      this.leaveLine(extra!)
+      message = entry.item
+    }
+    this.core.publishDeadLetter({ recipient: this.path, message, reason, detail })
+  }
+
+  private leaveLine(extra: Extra): void {
+    // Withdrawn entries stay in the line until it moves; a line with nobody left is dropped whole.
+    if (--extra.waiting === 0) extra.putters = undefined
+  }
+
+  /**
+   * The actor stops (or a graceful stop is queued, for `onlyWaiting`): every sender waiting for
+   * room, and every message still in the mailbox, is dead-lettered now and its sender answered,
+   * without waiting for children or `onStop`.
+   */
+  private release(onlyWaiting: boolean): void {
+    const extra = this.extra
+    let rest: Array<unknown> | undefined
+    const q = this.queue
+    if (!onlyWaiting && q !== undefined && q.size > 0) {
+      rest = q.drain()
+      this.core.depth -= rest.length - (extra?.withdrawn ?? 0)
+      if (extra !== undefined) extra.withdrawn = 0
+    }
+    const line = extra?.putters
+    if (line !== undefined) {
+      extra!.putters = undefined
+      extra!.waiting = 0
+    }
+    // Answering a sender runs it on this stack: the structures above are settled first.
+    if (rest !== undefined) {
+      for (const item of rest) {
+        if (!(item instanceof AskEnvelope && item.where === WITHDRAWN)) this.deadLetter(item, "ActorStopped")
+      }
+    }
+    if (line !== undefined) {
+      for (const p of line.drain()) {
+        if (p instanceof AskEnvelope) {
+          if (p.where !== WITHDRAWN) this.deadLetter(p, "ActorStopped")
+        } else if (!p.withdrawn) {
+          this.deadLetter(p.item, "ActorStopped")
+          p.resume(Exit.void) // like a tell to a stopped actor: dead-lettered, not refused
+        }
+      }
+    }
   }
 
   sendSystem(message: SystemMessage): void {
@@ -438,7 +626,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     }
     if (this.status === STOPPING) {
       // Nothing is processed any more; watchers still must hear about the termination.
-      if (message._tag === "Watch") (this.x().watchers ??= new Set()).add(message.watcher)
+      if (message._tag === "Watch") this.addWatcher(message.watcher)
       else if (message._tag === "Unwatch") this.extra?.watchers?.delete(message.watcher)
       return
     }
@@ -457,14 +645,31 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     if (this.status >= STOPPING) return
     if (immediate) {
       this.sendSystem(STOP_NOW)
-    } else {
-      ;(this.queue ??= new Fifo()).push(POISON)
-      this.core.depth++
-      if (this.status === IDLE) {
-        this.status = SCHEDULED
-        this.core.ready(this)
-      }
+      return
     }
+    const extra = this.x()
+    if (extra.draining) return
+    extra.draining = true
+    ;(this.queue ??= new Fifo()).push(POISON)
+    this.core.depth++
+    // Senders still waiting for room would come after the stop point: they are answered now.
+    this.release(true)
+    if (this.status === IDLE) {
+      this.status = SCHEDULED
+      this.core.ready(this)
+    }
+  }
+
+  /**
+   * The last resort of a system shutdown past its time limit: stop at once, interrupt an
+   * `onStop` in flight and skip those not started (here and in every descendant).
+   */
+  force(): void {
+    if (this.status === STOPPED) return
+    this.x().forced = true
+    if (hasChildren(this)) for (const child of this.childList()) child.force()
+    if (this.status < STOPPING) this.requestStop(true)
+    else this.extra?.fiber?.interruptUnsafe()
   }
 
   // ---------------------------------------------------------------- processing
@@ -496,6 +701,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
         const messages: Array<unknown> = []
         while (items.length < batchMax && q.size > 0) {
           const item = this.take()
+          if (item === SKIPPED) continue
           if (item === POISON) {
             if (items.length === 0) {
               this.beginStop(STOPPED_NORMALLY)
@@ -509,6 +715,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
           items.push(item)
           messages.push(item instanceof AskEnvelope ? item.message : item)
         }
+        if (items.length === 0) continue // only withdrawn requests were left
         budget -= items.length
         this.current = items
         let result: unknown
@@ -522,6 +729,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
       }
       budget--
       const item = this.take()
+      if (item === SKIPPED) continue
       if (item === POISON) {
         this.beginStop(STOPPED_NORMALLY)
         return
@@ -668,7 +876,12 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     }
     times.push(now)
     this.core.restarts++
-    if (directive.redeliver && current !== undefined && current !== SIGNAL && !Array.isArray(current) && current !== POISON) {
+    // A request whose asker gave up while it was handled is not handed to the next incarnation.
+    if (
+      directive.redeliver && current !== undefined && current !== SIGNAL && !Array.isArray(current) &&
+      current !== POISON && !(current instanceof AskEnvelope && current.done)
+    ) {
+      if (current instanceof AskEnvelope) current.where = QUEUED
       ;(this.queue ??= new Fifo()).unshift(current)
       this.core.depth++
     } else {
@@ -716,7 +929,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
         this.beginStop(STOPPED_NORMALLY)
         return false
       case "Watch":
-        ;(this.x().watchers ??= new Set()).add(message.watcher)
+        this.addWatcher(message.watcher)
         return true
       case "Unwatch":
         this.extra?.watchers?.delete(message.watcher)
@@ -745,6 +958,9 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     if (this.status >= STOPPING) return
     this.status = STOPPING
     ;(this.extra ??= new Extra()).stopReason = reason
+    // Nothing more will be handled: waiting senders and queued messages are answered now, not
+    // after the children and `onStop`.
+    this.release(false)
     if (hasChildren(this)) {
       for (const child of this.childList()) child.requestStop(true)
       if (hasChildren(this)) return // finishStop runs when the last child has terminated
@@ -754,7 +970,7 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
 
   private finishStop(): void {
     const onStop = this.compiled.behavior.onStop
-    if (onStop === undefined) {
+    if (onStop === undefined || this.extra?.forced === true) {
       this.terminate()
       return
     }
@@ -770,37 +986,42 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
     }
     const fiber = Effect.runForkWith(this.context)(result as Effect.Effect<void>)
     const exit = fiber.pollUnsafe()
-    if (exit !== undefined) this.terminate()
-    else fiber.addObserver(() => this.terminate())
+    if (exit !== undefined) {
+      this.terminate()
+      return
+    }
+    // Kept so that a forced stop (a system shutdown past its time limit) can interrupt it.
+    const extra = this.x()
+    extra.fiber = fiber
+    fiber.addObserver(() => {
+      extra.fiber = undefined
+      this.terminate()
+    })
   }
 
   private terminate(): void {
     this.status = STOPPED
     const reason = this.extra?.stopReason ?? STOPPED_NORMALLY
-    // Everything still waiting goes to dead letters, askers get ActorStopped.
-    const q = this.queue
-    if (q !== undefined) {
-      const rest = q.drain()
-      this.core.depth -= rest.length
-      for (const item of rest) if (item !== POISON) this.deadLetter(item, "ActorStopped")
-    }
+    // Normally empty since beginStop; anything still waiting goes to dead letters.
+    this.release(false)
     const extra = this.extra
-    const putters = extra?.putters
-    if (putters !== undefined) {
-      for (const p of putters.drain()) {
-        if (p.cancelled) continue
-        this.deadLetter(p.item, "ActorStopped")
-        p.resume(Exit.void)
-      }
-    }
     if (extra !== undefined) extra.sys = undefined
+    // Leave the watchers of the actors this one watched.
+    const watching = extra?.watching
+    if (watching !== undefined) {
+      extra!.watching = undefined
+      for (const target of watching) target.extra?.watchers?.delete(this)
+    }
     this.core.unregister(this)
     if (this.parent !== undefined) this.parent.childTerminated(this)
     const signal = this.terminatedSignal()
     const watchers = extra?.watchers
     if (watchers !== undefined) {
       extra!.watchers = undefined
-      for (const w of watchers) w.sendSystem({ _tag: "Terminated", signal })
+      for (const w of watchers) {
+        w.extra?.watching?.delete(this)
+        w.sendSystem({ _tag: "Terminated", signal })
+      }
     }
     const waiters = this.extra?.stopWaiters
     if (waiters !== undefined) {
@@ -854,6 +1075,9 @@ export class Cell implements Actor.ActorRef<any>, Actor.ActorContext<any> {
   deadLetter(item: unknown, reason: DeadLetter.Reason, detail?: string): void {
     if (item === POISON) return
     if (item instanceof AskEnvelope) {
+      // The asker has its answer: a failure or interruption of the handler after it replied
+      // (e.g. a `stopNow` from the asker, resumed by the reply) does not make it a dead letter.
+      if (item.replied) return
       if (!item.done) {
         switch (reason) {
           case "MailboxFull":
@@ -881,7 +1105,18 @@ class Extra {
   firstChild: Cell | undefined = undefined
   childCount = 0
   watchers: Set<Cell> | undefined = undefined
-  putters: Fifo<Putter> | undefined = undefined
+  /** The actors this one watches (it leaves their watchers when it terminates). */
+  watching: Set<Cell> | undefined = undefined
+  /** The line of senders waiting for room (tells as `Putter`s, asks as their envelopes). */
+  putters: Fifo<Putter | AskEnvelope> | undefined = undefined
+  /** Senders in `putters` that have not withdrawn. */
+  waiting = 0
+  /** Withdrawn requests still lying in the mailbox (skipped by `take`, not counted against the capacity). */
+  withdrawn = 0
+  /** A graceful stop is queued: later messages are dead-lettered at once. */
+  draining = false
+  /** A shutdown past its time limit forced the stop: `onStop` is skipped or interrupted. */
+  forced = false
   stopReason: Actor.StopReason | undefined = undefined
   stopWaiters: Array<(reason: Actor.StopReason) => void> | undefined = undefined
   restartTimes: Array<number> | undefined = undefined
@@ -904,6 +1139,8 @@ const hasSystem = (cell: Cell): boolean => {
 }
 
 const hasChildren = (cell: Cell): boolean => cell.extra !== undefined && cell.extra.childCount > 0
+
+const withdrawnIn = (cell: Cell): number => (cell.extra === undefined ? 0 : cell.extra.withdrawn)
 
 const classify = (cause: Cause.Cause<unknown>): Supervision.Failure => {
   const error = Cause.findErrorOption(cause)

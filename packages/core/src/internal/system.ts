@@ -195,13 +195,20 @@ export class SystemCore {
     }
   }
 
-  /** Stops every top-level actor (and so every actor); resolves when all have terminated. */
-  shutdown(immediate: boolean): Effect.Effect<void> {
+  /**
+   * Stops every top-level actor (and so every actor); resolves when all have terminated.
+   * "graceful" lets each handle its mailbox first, "immediate" interrupts running handlers,
+   * "force" also interrupts `onStop` hooks in flight and skips those not started yet.
+   */
+  shutdown(mode: "graceful" | "immediate" | "force"): Effect.Effect<void> {
     return Effect.suspend(() => {
       this.closed = true
       const cells: Array<Cell> = []
       for (let c = this.topFirst; c !== undefined; c = c.nextSibling) cells.push(c)
-      for (const cell of cells) cell.requestStop(immediate)
+      for (const cell of cells) {
+        if (mode === "force") cell.force()
+        else cell.requestStop(mode === "immediate")
+      }
       return Effect.forEach(cells, (cell) => cell.awaitTermination, { discard: true })
     })
   }
