@@ -221,7 +221,10 @@ export const entity = <M extends Message.Tagged, S, E, R>(
     check(new InvalidClusterConfig({ option: `${name}.behavior`, value: "neither receive nor batch", expected: "a behavior built by Actor.behavior" }))
   }
 
+  // Client spans cost a span per message; like handler spans (`span: true` on the behavior),
+  // they are opt-in.
   let clusterEntity = Entity.make(NAME.test(name) ? name : "invalid", rpcs)
+    .annotate(ClusterSchema.ClientTracingEnabled, behavior.span === true)
   const shardGroup = opts.shardGroup
   if (shardGroup !== undefined) {
     clusterEntity = clusterEntity.annotate(ClusterSchema.ShardGroup, (entityId) => shardGroup(entityId))

@@ -93,11 +93,11 @@ describe.skipIf(pgUrl === undefined)("ShardedActor on PostgreSQL", () => {
     ))
 })
 
+const build = (options: Runner.PgOptions) => Effect.flip(Layer.build(Runner.layerPg(options)).pipe(Effect.scoped))
+
 describe("Runner options", () => {
   it.live("bad options fail the layer with InvalidClusterConfig naming the option", () =>
     Effect.gen(function*() {
-      const build = (options: Runner.PgOptions) =>
-        Effect.flip(Layer.build(Runner.layerPg(options)).pipe(Effect.scoped))
       const url = "postgres://nowhere.invalid/none"
       expect(yield* build({ url, port: 0 })).toMatchObject({ _tag: "InvalidClusterConfig", option: "port", value: "0" })
       expect(yield* build({ url, port: 5000, prefix: "Bad-Prefix" })).toMatchObject({ option: "prefix" })
