@@ -11,7 +11,7 @@
  */
 import type { Duration } from "effect"
 import { Effect, Result } from "effect"
-import type { Actor, MailboxFull, Message } from "@mailroom/core"
+import type { Actor, Message } from "@mailroom/core"
 import type { Key } from "./Operation.js"
 import * as Target from "./Target.js"
 
@@ -73,10 +73,10 @@ export const ask = <K extends Key, M extends Message.Tagged & Message.AnyRequest
 export const tell = <K extends Key, M extends Message.Tagged>(
   actors: Actor.ActorRef<M> | ReadonlyArray<Actor.ActorRef<M>>,
   options?: Omit<Options, "timeout">
-): Target.Target<K, M, void, MailboxFull> => {
+): Target.Target<K, M, void, Actor.TellError> => {
   const refs = pool(actors)
   let next = 0
-  return Target.make<K, M, void, MailboxFull>({
+  return Target.make<K, M, void, Actor.TellError>({
     name: nameOf(refs, options),
     capacity: capacityOf(refs, options),
     maxBatch: options?.maxBatch,
