@@ -2,7 +2,8 @@
  * The actor system is a service: it spawns actors (named or anonymous), looks them up by
  * name, publishes dead letters and keeps metrics. Closing its layer stops every actor —
  * gracefully (each handles what is already in its mailbox) or immediately, as configured,
- * with a time limit on the graceful part.
+ * with a time limit on each part; past the last one, `onStop` hooks still running are
+ * interrupted, so closing the layer ends.
  *
  * @example
  * ```ts
