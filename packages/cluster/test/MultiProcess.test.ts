@@ -5,11 +5,11 @@
  * entity, entries applied in the order they were sent.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { Runner, ShardedActor } from "../src/index.js"
 import { killAll, type RunnerProcess, start } from "./support/launcher.js"
-import { Apply, createTables, Ledger, Progress } from "./support/ledger.js"
+import { Apply, createTables, Hold, Ledger, Progress } from "./support/ledger.js"
 import { adminLayer, dropStaleSchemas, freePort, pgUrl, skipMessage, testSchema } from "./support/pg.js"
 
 if (pgUrl === undefined) console.log(skipMessage)
@@ -107,11 +107,20 @@ describe.skipIf(pgUrl === undefined)("three runner processes", () => {
           // Mid-load: a third of the entries acknowledged, and the victim busy handling them.
           yield* until("a third of the load is acknowledged", 30_000, () =>
             acknowledged >= (ENTITIES * ENTRIES) / 3 && statsOf(victim).processed > 0)
+          // Volatile asks in flight on every entity (1.5 s handlers) when the victim dies.
+          const holds = yield* Effect.forkScoped(Effect.forEach(ledgers, (ledger) =>
+            Effect.exit(ledger.ask(new Hold({ ms: 1500 }), { timeout: "20 seconds" })), { concurrency: "unbounded" }))
+          yield* Effect.sleep(300)
           victim.kill("SIGKILL")
-          return { acknowledgedAtKill: acknowledged, victimProcessed: statsOf(victim).processed }
+          return { acknowledgedAtKill: acknowledged, victimProcessed: statsOf(victim).processed, holds }
         })
         const started = performance.now()
         const [, kill] = yield* Effect.all([load, killer], { concurrency: "unbounded" })
+        // The volatile asks in flight on the victim were sent again to the new owners: every
+        // caller is answered, none by the dead runner.
+        const holds = yield* Fiber.join(kill.holds)
+        const answeredBy = holds.map((e) => (Exit.isSuccess(e) ? e.value : Cause.pretty(e.cause).split("\n")[0]))
+        expect(answeredBy.filter((by) => by !== String(ports[0]) && by !== String(ports[2]))).toEqual([])
         expect(acknowledged).toBe(ENTITIES * ENTRIES)
         expect((yield* Effect.promise(() => victim.exited)).signal).toBe("SIGKILL")
 
@@ -122,13 +131,24 @@ describe.skipIf(pgUrl === undefined)("three runner processes", () => {
         const moved = survivors.map(statsOf)
 
         // Every acknowledged entry is applied: nothing lost, nothing applied twice.
-        const appliedCount = () =>
-          Effect.runPromise(Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM effects`, (rows) => rows[0]!.n))
+        // Every acknowledged entry is applied and every persisted message is marked processed
+        // (a redelivery of an entry the victim applied but never reported finishes last).
+        const progressSeen = () =>
+          Effect.runPromise(Effect.map(
+            Effect.all([
+              sql<{ n: number }>`SELECT count(*)::int AS n FROM effects`,
+              sql.unsafe<{ n: number }>(`SELECT count(*)::int AS n FROM ${prefix}_messages WHERE processed = false AND kind = 0`)
+            ]),
+            ([applied, unprocessed]) => ({ applied: applied[0]!.n, unprocessed: unprocessed[0]!.n })
+          ))
         yield* until(
-          `all ${ENTITIES * ENTRIES} acknowledged entries are applied`,
+          `all ${ENTITIES * ENTRIES} acknowledged entries are applied and no persisted message is left unprocessed`,
           40_000,
-          async () => (await appliedCount()) === ENTITIES * ENTRIES,
-          async () => `${await appliedCount()} applied`
+          async () => {
+            const seen = await progressSeen()
+            return seen.applied === ENTITIES * ENTRIES && seen.unprocessed === 0
+          },
+          async () => JSON.stringify(await progressSeen())
         )
         const elapsed = Math.round(performance.now() - started)
         const [effects] = yield* sql<{ n: number; distinct_n: number }>`

@@ -17,17 +17,24 @@ import { ShardedActor } from "../../src/index.js"
 
 export class Apply extends Schema.TaggedClass<Apply>()("Apply", { seq: Schema.Number }) {}
 export class Progress extends Message.Request<Progress>()("Progress", {}, { success: Schema.Number }) {}
+/** Volatile: answers the runner's port after `ms`, to be in flight when a runner dies. */
+export class Hold extends Message.Request<Hold>()("Hold", { ms: Schema.Number }, { success: Schema.String }) {}
 
 const runner = process.env["CLUSTER_PORT"] ?? "parent"
 
 export const Ledger = ShardedActor.entity(
   "Ledger",
-  Actor.behavior(Actor.protocol(Apply, Progress), {
+  Actor.behavior(Actor.protocol(Apply, Progress, Hold), {
     initial: () => 0,
     receive: (handled, msg, ctx) =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const id = ctx.self.name!
+        if (msg._tag === "Hold") {
+          yield* Effect.sleep(msg.ms)
+          ctx.reply(msg, runner)
+          return handled
+        }
         if (msg._tag === "Progress") {
           const rows = yield* sql<{ last_seq: number }>`SELECT last_seq FROM progress WHERE entity_id = ${id}`
           ctx.reply(msg, rows[0]?.last_seq ?? 0)
