@@ -1,36 +1,27 @@
 /**
- * The shop's front desk, built on the task pipeline of `@mailroom/tasks`.
+ * The shop's front desk: one task pipeline of `@mailroom/tasks` (request log: stream
+ * `shop-orders`) with two task types.
  *
- * Two pipelines share the journal and the scheduler:
+ * - `order`: `submit` hands the order to the pipeline's `FrontDesk` — payload `PlacedOrder`, the
+ *   HTTP `Idempotency-Key` as the task's idempotency key (scoped by customer), the customer as the
+ *   tenant. Admission control refuses it with `Overloaded` past the backlog's high-water mark or
+ *   when the customer is over its rate; else it is appended to the log (durable before the
+ *   answer) and its ticket is the order's ticket. The `order` handler spawns one `pick` child per
+ *   line (a flow: recorded durably, keyed by line, so an order run again finds its picks instead
+ *   of picking twice) and returns; the order waits for its picks holding no worker, and
+ *   succeeds when they all did (fails if one failed for good).
+ * - `pick`: picks combine per cart in the scheduler while the pickers are busy (`Warehouse.ts`);
+ *   its pool is the warehouse, resized by the pipeline's autoscaler.
  *
- * - **orders** (request log: stream `shop-orders`): `submit` hands the order to the pipeline's
- *   `FrontDesk` as an `order` task — payload `PlacedOrder`, the HTTP `Idempotency-Key` as the
- *   task's idempotency key, the customer as the tenant. Admission control refuses it with
- *   `Overloaded` past the backlog's high-water mark or when the customer is over its rate; else
- *   it is appended to the log (durable before the answer) and its ticket is the order's ticket.
- *   The `order` handler splits the order: one `pick` task per line, with the idempotency key
- *   `<order ticket>:<line index>` (an order run again — retry, reconciler, restart — finds its
- *   picks instead of picking twice), then waits for their final status.
- * - **warehouse** (stream `shop-warehouse`): `pick` tasks combine per cart in the scheduler
- *   while the pickers are busy (see `Warehouse.ts`); its pool is the warehouse, resized by the
- *   pipeline's autoscaler.
- *
- * Why two pipelines and not one: admission counts every live task of a pipeline. With picks in
- * the same pipeline the high-water mark would count lines instead of orders, and an order's own
- * picks could be refused by the mark (or by its customer's rate) after the order was accepted.
- * The warehouse pipeline has no admission limits: whatever the desk accepted gets picked.
- *
- * Statuses (`accepted → dispatched → running → succeeded`, `retrying`, `failed`), recovery on
- * start (every unfinished order and pick is dispatched again), the reconcilers and the
- * idempotency keys all come from the pipelines and are durable in the log. What the desk keeps
- * itself: the order details shown on a ticket (customer, lines, source) — the pipeline's status
- * does not carry the payload — handed over by the orders pipeline's own replay of
- * `shop-orders` on start (`onAccept`), and the run's counters for the terminal and the
- * dashboard.
+ * Admission counts orders only (tasks without a parent): picks of an accepted order are part of
+ * work already accepted and are never refused. Statuses, recovery, the reconciler, idempotency
+ * (and its conflicts) and the order details on a ticket (the task's payload, from the pipeline)
+ * all come from the pipeline. The desk keeps only this run's counters and the ids of the last
+ * tickets it answered (for the dashboard's list).
  */
-import { Context, Effect, Exit, Layer, Metric, Schema } from "effect"
+import { Context, Effect, Layer, Metric, Schema } from "effect"
 import type { Scope } from "effect"
-import { Journal } from "@mailroom/persistence"
+import type { Journal } from "@mailroom/persistence"
 import type { Scheduler } from "@mailroom/scheduler"
 import { Pipeline, type TaskError, TaskType, Ticket as TaskTicket } from "@mailroom/tasks"
 import { createHash } from "node:crypto"
@@ -73,16 +64,6 @@ export class DeskError extends Schema.TaggedError<DeskError>()("DeskError", {
 }) {
   override get message(): string {
     return `front desk ${this.operation} failed: ${this.reason}`
-  }
-}
-
-/** Some picks of an order failed for good: the `order` task fails (and is retried per its schedule). */
-export class PickFailed extends Schema.TaggedError<PickFailed>()("PickFailed", {
-  order: Schema.String,
-  lines: Schema.Array(Schema.Struct({ line: Schema.Number, sku: Schema.String, error: Schema.String }))
-}) {
-  override get message(): string {
-    return `order ${this.order}: ${this.lines.map((l) => `line ${l.line} (${l.sku}) ${l.error}`).join("; ")}`
   }
 }
 
@@ -154,8 +135,8 @@ export const defaults: Options = {
   tenantRate: { perSecond: 20, burst: 40 }
 }
 
-/** The journal streams of the two request logs. */
-export const streams = { orders: "shop-orders", warehouse: "shop-warehouse" } as const
+/** The journal stream of the request log. */
+export const stream = "shop-orders"
 
 /** The front desk service. */
 export class Desk extends Context.Service<Desk, {
@@ -166,15 +147,14 @@ export class Desk extends Context.Service<Desk, {
   ) => Effect.Effect<{ readonly ticket: Ticket; readonly duplicate: boolean }, Overloaded | IdempotencyConflict | DeskError>
   /** The ticket's current status; `undefined` when no such ticket is known. */
   readonly status: (id: string) => Effect.Effect<Ticket | undefined, DeskError>
-  /** The most recent tickets (newest first), optionally only from one source. */
+  /** The most recent tickets this run answered (newest first), optionally only from one source. */
   readonly latest: (n: number, source?: Source) => ReadonlyArray<Ticket>
   readonly figures: () => Figures
-  /** The pipelines behind the desk (for tests and introspection). */
-  readonly orders: Pipeline.Pipeline
-  readonly warehouse: Pipeline.Pipeline
+  /** The pipeline behind the desk (for tests and introspection). */
+  readonly pipeline: Pipeline.Pipeline
 }>()("@mailroom/shop/Desk") {}
 
-/** Prometheus-visible figures of the shop (next to the pipelines' `mailroom_tasks_*`). */
+/** Prometheus-visible figures of the shop (next to the pipeline's `mailroom_tasks_*`). */
 export const metrics = {
   accepted: Metric.counter("mailroom_shop_orders_accepted", { description: "orders accepted by the front desk", incremental: true }),
   completed: Metric.counter("mailroom_shop_orders_completed", { description: "orders that reached a final status", incremental: true }),
@@ -196,145 +176,62 @@ export const tenantOf = (customer: string): string =>
     ? `customer:${customer}`
     : `customer:${customer.replace(/[^A-Za-z0-9_.@-]/g, "_").slice(0, 40)}:${createHash("sha256").update(customer).digest("hex").slice(0, 12)}`
 
-/** What a ticket shows besides its status: the order as placed. */
-type Details = PlacedOrder
-
-
-const sameOrder = (a: Order, b: Order) =>
-  a.customer === b.customer && a.lines.length === b.lines.length &&
-  a.lines.every((l, i) => l.sku === b.lines[i]!.sku && l.qty === b.lines[i]!.qty)
-
-// The status a fresh ticket stands for, before the log has anything newer.
-const acceptedStatus = (t: TaskTicket.Ticket, tenant: string): TaskTicket.TaskStatus => ({
-  id: t.id,
-  taskType: t.taskType,
-  tenant,
-  status: "accepted",
-  attempt: 0,
-  acceptedAt: t.acceptedAt,
-  updatedAt: t.acceptedAt
-})
+/** The ticket of an order: its task's status and its payload (the order as placed). */
+const ticketOf = (s: TaskTicket.TaskStatus, order: PlacedOrder): Ticket => {
+  const status = s.status === "compensated" ? "failed" : s.status
+  const base = { id: s.id, status, customer: order.customer, lines: order.lines, acceptedAt: s.acceptedAt, updatedAt: s.updatedAt, source: order.source }
+  return s.error === undefined ? base : { ...base, error: s.error }
+}
 
 const RECENT = 200
-const orderType = "order"
 
-/** Starts both pipelines in the current scope and answers the desk over them. */
+/** Starts the pipeline in the current scope and answers the desk over it. */
 export const make = Effect.fnUntraced(function*(
   options: Options
 ): Effect.fn.Return<Desk["Service"], DeskError, Journal.Journal | Scheduler.Scheduler | Scope.Scope> {
-  const retain = options.retain ?? 50_000
   const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
-
-  const details = new Map<string, Details>() // insertion order = acceptance order
-  const recent: Array<string> = []
-  const recentApi: Array<string> = []
-  const remember = (id: string, order: Details) => {
-    details.set(id, order)
-    recent.push(id)
-    if (recent.length > 2 * RECENT) recent.splice(0, RECENT)
-    if (order.source === "api") {
-      recentApi.push(id)
-      if (recentApi.length > 2 * RECENT) recentApi.splice(0, RECENT)
-    }
-  }
-  // The warehouse first: the order handler submits to it, and it closes after the orders.
   const counters: Warehouse.Counters = { jobs: 0, units: 0 }
   const Pick = yield* Warehouse.pickType({ ...options, counters }).pipe(Effect.mapError(startError))
-  const warehouse = yield* Pipeline.make({
-    types: [Pick],
-    stream: streams.warehouse,
-    retainFinal: retain * 4,
+  const OrderTask = yield* TaskType.make({
+    name: "order",
+    payload: PlacedOrder,
+    // A flow: one pick per line, recorded before the handler returns; the order then waits for
+    // them without holding a worker (so a few order workers serve any backlog).
+    handler: (order, context) =>
+      Effect.map(context.spawn(Pick, order.lines.map((line) => ({ sku: line.sku, qty: line.qty }))), (picks) => ({
+        picks: picks.map((p) => p.id)
+      })),
+    timeout: "1 minute",
+    concurrency: 8
+  }).pipe(Effect.mapError(startError))
+  const pipeline = yield* Pipeline.make({
+    types: [OrderTask, Pick],
+    stream,
+    retainFinal: (options.retain ?? 50_000) * 4,
+    admission: { highWater: options.highWater, tenantRate: options.tenantRate },
     autoscaler: { interval: "500 millis", backlogPerWorker: 10 }
   }).pipe(Effect.mapError(startError))
-  const carts = Warehouse.makeCarts(options.maxWorkers)
 
-  const pickAll = (order: PlacedOrder, orderId: string) =>
-    Effect.gen(function*() {
-      const picks = yield* Effect.forEach(order.lines, (line, i) =>
-        warehouse.frontDesk.submit(
-          Pick,
-          { sku: line.sku, qty: line.qty, cart: carts(line.sku, line.qty) } satisfies Warehouse.Pick,
-          { key: `${orderId}:${i}` }
-        ), { concurrency: "unbounded" })
-      const finals = yield* Effect.forEach(picks, (p) => warehouse.status.awaitFinal(p), { concurrency: "unbounded" })
-      const failed = finals.flatMap((f, i) =>
-        f.status === "succeeded" ? [] : [{ line: i, sku: order.lines[i]!.sku, error: f.error ?? f.status }]
-      )
-      if (failed.length > 0) return yield* new PickFailed({ order: orderId, lines: failed })
-      return { picks: picks.map((p) => p.id) }
-    })
-
-  // Every accepted order holds a worker of this pool while its picks are done, so the pool is
-  // as large as the backlog may be: orders never wait here, their picks wait in the warehouse.
-  const orderWorkers = Math.min(options.highWater, 10_000)
-  const OrderTask = yield* TaskType.make({
-    name: orderType,
-    payload: PlacedOrder,
-    handler: (order, context) => pickAll(order, context.taskId),
-    timeout: "5 minutes",
-    concurrency: orderWorkers
-  }).pipe(Effect.mapError(startError))
-  // The order details of earlier runs come from the pipeline's own replay of its log
-  // (`onAccept`, before recovery dispatches anything); this run's are remembered at submit.
-  let unreadable: string | undefined
-  const orders = yield* Pipeline.make({
-    onAccept: (task) => {
-      if (!task.replayed || task.taskType !== orderType) return
-      if (task.payload === undefined) unreadable ??= task.id
-      else remember(task.id, task.payload as PlacedOrder)
-    },
-    types: [OrderTask],
-    stream: streams.orders,
-    retainFinal: retain,
-    admission: { highWater: options.highWater, tenantRate: options.tenantRate },
-    dispatcher: { window: Math.max(4096, orderWorkers) },
-    autoscaler: false
-  }).pipe(Effect.mapError(startError))
-  if (unreadable !== undefined) {
-    return yield* new DeskError({ operation: "start", reason: `order ${unreadable} in ${streams.orders} has an unreadable payload` })
+  // The ids (and sources) of the tickets this run answered, newest last; details come from the
+  // pipeline. A ticket shown in the list keeps its order here, bounded to the list's length.
+  const recent: Array<{ readonly id: string; readonly order: PlacedOrder }> = []
+  const remember = (id: string, order: PlacedOrder) => {
+    recent.push({ id, order })
+    if (recent.length > 2 * RECENT) recent.splice(0, recent.length - RECENT)
   }
 
-  const current = (id: string): TaskTicket.TaskStatus | undefined => {
-    const exit = Effect.runSyncExit(orders.status.get(id))
-    return Exit.isSuccess(exit) ? exit.value : undefined
-  }
-
-  // Keeps the details of live tickets and of about `retain` final ones, like the pipeline.
-  const trim = () => {
-    if (details.size <= retain * 1.25) return
-    for (const id of details.keys()) {
-      if (details.size <= retain) break
-      const s = current(id)
-      if (s === undefined || TaskTicket.isFinal(s.status)) details.delete(id)
-    }
-  }
-  trim()
-
-  const completedAtStart = orders.backlog.snapshot().completions
+  const completedAtStart = pipeline.backlog.snapshot().completionsByType.get(OrderTask.name) ?? 0
   let accepted = 0
   let duplicates = 0
   let throttled = 0
   let throttledByTenant = 0
-  // Orders whose submission with an idempotency key is on its way into the log: a concurrent
-  // resubmission of the key is compared with it before its details are recorded.
-  const inflight = new Map<string, Order>()
-
-  const ticketOf = (id: string, d: Details, s: TaskTicket.TaskStatus): Ticket => {
-    const status = s.status === "compensated" ? "failed" : s.status
-    const base = { id, status, customer: d.customer, lines: d.lines, acceptedAt: s.acceptedAt, updatedAt: s.updatedAt, source: d.source }
-    return s.error === undefined ? base : { ...base, error: s.error }
-  }
 
   const status = (id: string): Effect.Effect<Ticket | undefined, DeskError> =>
-    Effect.suspend(() => {
-      const s = current(id)
-      if (s === undefined) return Effect.succeed(undefined)
-      const d = details.get(id)
-      if (d === undefined) {
-        return Effect.fail(new DeskError({ operation: "status", reason: `the order details of ticket ${id} are no longer kept (only the latest ${retain} final tickets are)` }))
-      }
-      return Effect.succeed(ticketOf(id, d, s))
-    })
+    pipeline.status.get(id, { payload: true }).pipe(
+      Effect.map((s) => s.taskType === OrderTask.name ? ticketOf(s, s.payload as PlacedOrder) : undefined),
+      Effect.catchTag("TicketNotFound", () => Effect.succeed(undefined)),
+      Effect.mapError((e) => new DeskError({ operation: "status", reason: e.message }))
+    )
 
   const refused = (e: TaskError.Overloaded, customer: string) => {
     throttled++
@@ -344,7 +241,7 @@ export const make = Effect.fnUntraced(function*(
       Effect.fail(new Overloaded({
         reason: e.reason,
         customer,
-        backlog: orders.backlog.snapshot().depth,
+        backlog: pipeline.backlog.snapshot().roots,
         highWater: options.highWater,
         retryAfterSeconds: Math.max(1, Math.ceil(e.retryAfter / 1000)),
         detail: e.detail
@@ -353,76 +250,59 @@ export const make = Effect.fnUntraced(function*(
   }
 
   const submit = (order: Order, opts: { readonly idempotencyKey?: string | undefined; readonly source: Source }) =>
-    Effect.suspend(() => {
-      const key = opts.idempotencyKey
+    Effect.gen(function*() {
       const placed: PlacedOrder = { customer: order.customer, lines: order.lines, source: opts.source }
-      const mine = key !== undefined && !inflight.has(key)
-      if (mine) inflight.set(key, order)
+      const key = opts.idempotencyKey
       const tenant = tenantOf(order.customer)
-      return orders.frontDesk.submit(OrderTask, placed, key === undefined ? { tenant } : { key, tenant }).pipe(
-        Effect.tap((ticket) =>
-          ticket.duplicate ? Effect.void : Effect.sync(() => {
-            remember(ticket.id, placed)
-            trim()
-          })
-        ),
-        Effect.ensuring(Effect.sync(() => {
-          if (mine) inflight.delete(key)
-        })),
-        Effect.catch((e): Effect.Effect<never, Overloaded | DeskError> =>
-          e._tag === "Overloaded"
-            ? refused(e, order.customer)
-            : Effect.fail(new DeskError({ operation: "submit", reason: e.message }))
-        ),
-        Effect.flatMap((ticket): Effect.Effect<{ readonly ticket: Ticket; readonly duplicate: boolean }, IdempotencyConflict> => {
-          if (!ticket.duplicate) {
-            accepted++
-            return Effect.as(Metric.update(metrics.accepted, 1), { ticket: ticketOf(ticket.id, placed, acceptedStatus(ticket, tenant)), duplicate: false })
+      const ticket = yield* pipeline.frontDesk.submit(OrderTask, placed, key === undefined ? { tenant } : { key, tenant }).pipe(
+        Effect.catch((e): Effect.Effect<never, Overloaded | IdempotencyConflict | DeskError> => {
+          switch (e._tag) {
+            case "Overloaded":
+              return refused(e, order.customer)
+            case "IdempotencyConflict":
+              return Effect.fail(new IdempotencyConflict({ key: e.key, ticket: e.ticket }))
+            default:
+              return Effect.fail(new DeskError({ operation: "submit", reason: e.message }))
           }
-          const d = details.get(ticket.id)
-          const known = d ?? (key === undefined ? undefined : inflight.get(key))
-          // Details of old final tickets are not kept (see `trim`): then the key alone decides,
-          // as it does in the pipeline.
-          if (known !== undefined && !sameOrder(known, order)) {
-            return Effect.fail(new IdempotencyConflict({ key: key ?? "", ticket: ticket.id }))
-          }
-          duplicates++
-          return Effect.succeed({
-            ticket: ticketOf(ticket.id, d ?? placed, current(ticket.id) ?? acceptedStatus(ticket, tenant)),
-            duplicate: true
-          })
         })
       )
+      if (ticket.duplicate) {
+        duplicates++
+        const current = yield* status(ticket.id)
+        return { ticket: current ?? ticketOf({ ...acceptedStatus(ticket), tenant }, placed), duplicate: true }
+      }
+      accepted++
+      remember(ticket.id, placed)
+      yield* Metric.update(metrics.accepted, 1)
+      return { ticket: ticketOf({ ...acceptedStatus(ticket), tenant }, placed), duplicate: false }
     })
 
   const latest = (n: number, source?: Source): ReadonlyArray<Ticket> => {
-    const ids = source === "api" ? recentApi : recent
     const out: Array<Ticket> = []
-    for (let i = ids.length - 1; i >= 0 && out.length < n; i--) {
-      const id = ids[i]!
-      const d = details.get(id)
-      const s = current(id)
-      if (d === undefined || s === undefined || (source !== undefined && d.source !== source)) continue
-      out.push(ticketOf(id, d, s))
+    for (let i = recent.length - 1; i >= 0 && out.length < n; i--) {
+      const { id, order } = recent[i]!
+      if (source !== undefined && order.source !== source) continue
+      const s = Effect.runSync(Effect.option(pipeline.status.get(id)))
+      if (s._tag === "Some") out.push(ticketOf(s.value, order))
     }
     return out
   }
 
-  const pool = warehouse.pools.get(Pick.name)!
+  const pool = pipeline.pools.get(Pick.name)!
   const figures = (): Figures => {
-    const backlog = orders.backlog.snapshot()
-    const lane = warehouse.dispatcher.lanes().get(Pick.name)
+    const backlog = pipeline.backlog.snapshot()
+    const lane = pipeline.dispatcher.lanes().get(Pick.name)
     const stats = { submitted: lane?.submitted ?? 0, dispatched: lane?.dispatched ?? 0, combined: lane?.combined ?? 0, pending: lane?.pending ?? 0 }
     return {
       accepted,
-      completed: backlog.completions - completedAtStart,
+      completed: (backlog.completionsByType.get(OrderTask.name) ?? 0) - completedAtStart,
       throttled,
       throttledByTenant,
       duplicates,
-      recovered: orders.recovered,
-      recoveredPicks: warehouse.recovered,
-      reconciled: (orders.reconciler?.reconciled() ?? 0) + (warehouse.reconciler?.reconciled() ?? 0),
-      backlog: backlog.depth,
+      recovered: pipeline.recoveredByType.get(OrderTask.name) ?? 0,
+      recoveredPicks: pipeline.recoveredByType.get(Pick.name) ?? 0,
+      reconciled: pipeline.reconciler?.reconciled() ?? 0,
+      backlog: backlog.roots,
       oldestAgeMs: backlog.oldestAgeMs,
       highWater: options.highWater,
       workers: pool.size(),
@@ -436,7 +316,17 @@ export const make = Effect.fnUntraced(function*(
     }
   }
 
-  return Desk.of({ submit, status, latest, figures, orders, warehouse })
+  return Desk.of({ submit, status, latest, figures, pipeline })
+})
+
+// The status a fresh ticket stands for, before the log has anything newer.
+const acceptedStatus = (t: TaskTicket.Ticket): Omit<TaskTicket.TaskStatus, "tenant"> => ({
+  id: t.id,
+  taskType: t.taskType,
+  status: "accepted",
+  attempt: 0,
+  acceptedAt: t.acceptedAt,
+  updatedAt: t.acceptedAt
 })
 
 /** The desk as a layer (needs a `Journal` and a `Scheduler`). */

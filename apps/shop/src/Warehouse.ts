@@ -2,18 +2,20 @@
  * The warehouse: the `pick` task type of `@mailroom/tasks`, whose worker pool is the warehouse's
  * pool of pickers.
  *
- * Every order line becomes one `pick` task (see `Desk.ts`). Its merge kind is
- * `TaskType.combine` keyed by cart: while the pickers are busy, pending picks for the same cart
+ * Every order line becomes one `pick` task, a child of its `order` task (see `Desk.ts`). Its merge
+ * kind is `TaskType.combine` keyed by cart: while the pickers are busy, pending picks for the same cart
  * fold into ONE warehouse job (units summed), however many orders asked for the item. A job
  * costs a fixed setup time plus a time per unit, so bundling saves the setup of every line
  * folded in — the busier the shop, the more it saves.
  *
  * Why carts: the scheduler runs at most one operation per key at a time, so with the sku as
  * the key a best-seller could only ever be picked by one worker. Lines of an item are instead
- * dealt into carts: a cart takes lines until it holds `cartUnits` units, then the next line of
- * the item opens the next cart (`sku#0`, `sku#1`, …, wrapping after `carts` of them). Lines
- * of an item waiting together still combine per cart, and a best-seller's carts are picked
- * by several workers at once.
+ * dealt into carts as they are dispatched (the merge key is computed then): a cart takes lines
+ * until it holds `cartUnits` units, then the next line of the item opens the next cart
+ * (`sku#0`, `sku#1`, …, wrapping after `carts` of them). Lines of an item waiting together still
+ * combine per cart, and a best-seller's carts are picked by several workers at once. The cart
+ * is not part of the pick's payload: a pick dispatched again (a retry) is dealt again, and an
+ * order run again spawns exactly the same picks (same payloads, same keys).
  *
  * Workers pull: the pool is a scheduler target whose credits are its workers, and the
  * pipeline's autoscaler resizes it between `minWorkers` and `maxWorkers` from the backlog.
@@ -25,11 +27,10 @@ import { Sku } from "./Order.js"
 /** Most units dealt into one cart before the item's next line opens the next cart. */
 export const cartUnits = 30
 
-/** The payload of a `pick` task: units of one item, for one cart of that item. */
+/** The payload of a `pick` task: units of one item. */
 export const Pick = Schema.Struct({
   sku: Sku,
-  qty: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
-  cart: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+  qty: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 })
 export type Pick = typeof Pick.Type
 
@@ -38,7 +39,6 @@ export interface JobResult {
   /** The job's id: the ticket of the first pick it performed. */
   readonly job: string
   readonly sku: string
-  readonly cart: number
   /** Units picked in the job (all its picks together). */
   readonly units: number
   /** Picks (order lines) folded into the job. */
@@ -52,9 +52,6 @@ export interface Timing {
   /** Cost per unit picked. */
   readonly perUnitMs: number
 }
-
-/** The merge key of a pick: its cart. */
-export const cartKey = (p: Pick): string => `${p.sku}#${p.cart}`
 
 /**
  * Deals the lines of each item into carts (see the module comment); `carts` is how many carts
@@ -81,21 +78,22 @@ export interface Counters {
 }
 
 /**
- * The `pick` task type: combine per cart, handler = one warehouse job, pool bounds
- * `minWorkers..maxWorkers` (starting at `minWorkers`).
+ * The `pick` task type: combine per cart (dealt at dispatch by `makeCarts(maxWorkers)`), handler =
+ * one warehouse job, pool bounds `minWorkers..maxWorkers` (starting at `minWorkers`).
  */
 export const pickType = (options: {
   readonly timing: Timing
   readonly minWorkers: number
   readonly maxWorkers: number
   readonly counters: Counters
-}): Effect.Effect<TaskType.TaskType<Pick, JobResult>, TaskError.InvalidTaskConfig> =>
-  TaskType.make({
+}): Effect.Effect<TaskType.TaskType<Pick, JobResult>, TaskError.InvalidTaskConfig> => {
+  const carts = makeCarts(options.maxWorkers)
+  return TaskType.make({
     name: "pick",
     payload: Pick,
     merge: TaskType.combine<Pick>({
-      key: cartKey,
-      fold: (picks) => ({ sku: picks[0]!.sku, cart: picks[0]!.cart, qty: picks.reduce((n, p) => n + p.qty, 0) })
+      key: (p) => `${p.sku}#${carts(p.sku, p.qty)}`,
+      fold: (picks) => ({ sku: picks[0]!.sku, qty: picks.reduce((n, p) => n + p.qty, 0) })
     }),
     handler: (pick, context) =>
       Effect.as(
@@ -106,8 +104,9 @@ export const pickType = (options: {
             options.counters.units += pick.qty
           })
         ),
-        { job: context.taskId, sku: pick.sku, cart: pick.cart, units: pick.qty, lines: context.taskIds.length } satisfies JobResult
+        { job: context.taskId, sku: pick.sku, units: pick.qty, lines: context.taskIds.length } satisfies JobResult
       ),
     timeout: "30 seconds",
     concurrency: { min: options.minWorkers, max: options.maxWorkers, initial: options.minWorkers }
   })
+}

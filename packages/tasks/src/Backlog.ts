@@ -39,6 +39,8 @@ export interface Snapshot {
   readonly oldestAgeMs: number
   readonly arrivals: number
   readonly completions: number
+  /** Tasks final since start (replayed ones included), per task type. */
+  readonly completionsByType: ReadonlyMap<string, number>
   /** Per second, exponentially smoothed over the monitor's intervals. */
   readonly arrivalRate: number
   readonly completionRate: number
@@ -93,6 +95,7 @@ export const make = Effect.fnUntraced(function*(options: {
       oldestAgeMs: oldest === undefined ? 0 : Math.max(0, ledger.mono() - oldest.acceptedMono),
       arrivals: ledger.arrivals,
       completions: ledger.completions,
+      completionsByType: ledger.completionsByType,
       arrivalRate: arrivalRateValue,
       completionRate: completionRateValue,
       latencyP50: p50,

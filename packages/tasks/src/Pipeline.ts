@@ -93,6 +93,8 @@ export interface Pipeline {
   readonly guard: Guard["Service"]
   /** Tasks found accepted but not final in the log at start, and put back to work. */
   readonly recovered: number
+  /** ... per task type. */
+  readonly recoveredByType: ReadonlyMap<string, number>
   /** Log events replayed at start (after the snapshot, when one was loaded). */
   readonly replayed: number
 }
@@ -222,6 +224,7 @@ export const make = Effect.fnUntraced(function*<R = never>(
     autoscaler,
     guard,
     recovered,
+    recoveredByType: ledger.recoveredByType,
     replayed
   }
 })

@@ -193,6 +193,9 @@ export class Ledger {
   arrivals = 0
   completions = 0
   readonly depthByType = new Map<string, number>()
+  readonly completionsByType = new Map<string, number>()
+  /** Tasks put back to work at start, per type (see `recover`). */
+  readonly recoveredByType = new Map<string, number>()
   /** Latencies (accepted → final, ms) since the backlog monitor last drained them. */
   latencies: Array<number> = []
   /** Called with each task that became final while this process runs (the guard forgets it). */
@@ -506,6 +509,7 @@ export class Ledger {
         continue
       }
       n++
+      this.recoveredByType.set(record.type, (this.recoveredByType.get(record.type) ?? 0) + 1)
       if (record.payload === undefined) {
         const d = decodeStored(type, record.encoded)
         if (!("value" in d)) {
@@ -678,6 +682,7 @@ export class Ledger {
     this.depthByType.set(record.type, (this.depthByType.get(record.type) ?? 1) - 1)
     if (record.parent === undefined) this.roots--
     this.completions++
+    this.completionsByType.set(record.type, (this.completionsByType.get(record.type) ?? 0) + 1)
     if (this.latencies.length < 100_000) this.latencies.push(this.mono() - record.acceptedMono)
     this.notify(record)
     if (!this.replaying) this.onFinal(record.id)
@@ -933,7 +938,14 @@ export class Ledger {
         r.attempt, r.updatedAt, r.error ?? null, r.output ?? null
       ])
     }
-    return { format: 1, arrivals: this.arrivals, completions: this.completions, live, finals }
+    return {
+      format: 1,
+      arrivals: this.arrivals,
+      completions: this.completions,
+      completionsByType: Object.fromEntries(this.completionsByType),
+      live,
+      finals
+    }
   }
 
   /**
@@ -999,6 +1011,10 @@ export class Ledger {
     }
     this.arrivals = num(s.arrivals) ? s.arrivals as number : this.live.size
     this.completions = num(s.completions) ? s.completions as number : 0
+    const byType = (s as { completionsByType?: unknown }).completionsByType
+    if (typeof byType === "object" && byType !== null) {
+      for (const [type, n] of Object.entries(byType)) if (num(n)) this.completionsByType.set(type, n as number)
+    }
     return this
   }
 
