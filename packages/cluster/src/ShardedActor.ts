@@ -409,6 +409,15 @@ export const layer = <M extends Message.Tagged, R>(
   }) as Layer.Layer<never, never, any>
 }
 
+/**
+ * Keeps the current entity from being passivated (`true`) or lets it be again (`false`): for
+ * an entity that must stay active while nothing is sent to it, such as the owner of a
+ * partition of work. Call it from the behavior (e.g. in `onStart`); it lasts for the
+ * incarnation, and across runners the entity is activated again where its shard moves.
+ */
+export const keepAlive: (enabled: boolean) => Effect.Effect<void, never, Sharding.Sharding | Entity.CurrentAddress> =
+  Entity.keepAlive
+
 /** Counters of one entity type on this runner. */
 export interface Stats {
   /** Messages handled here (the reply given to the cluster). */

@@ -29,6 +29,7 @@ import {
   Parent,
   Ping,
   RedeliveringAccount,
+  Resident,
   RestartingAccount,
   Risky,
   SelfTeller,
@@ -47,6 +48,7 @@ const Entities = Layer.mergeAll(
   ShardedActor.layer(RedeliveringAccount),
   ShardedActor.layer(StoppingAccount),
   ShardedActor.layer(Lifecycle),
+  ShardedActor.layer(Resident),
   ShardedActor.layer(Batcher),
   ShardedActor.layer(SlowBox),
   ShardedActor.layer(SelfTeller),
@@ -172,21 +174,25 @@ describe("ShardedActor", () => {
       expect(yield* ref.ask(new Balance())).toBe(0)
     })))
 
-  it.live("onStart runs when an entity is activated, onStop when it is passivated (maxIdleTime)", () =>
+  it.live("onStart runs when an entity is activated, onStop when it is passivated (maxIdleTime); keepAlive prevents it", () =>
     run(Effect.gen(function*() {
       const ref = yield* ShardedActor.ref(Lifecycle, "life")
+      const resident = yield* ShardedActor.ref(Resident, "resident")
       expect(yield* ref.ask(new Ping())).toBe(101)
       expect(yield* ref.ask(new Ping())).toBe(102)
-      expect(lifecycle).toEqual(["start life"])
+      expect(yield* resident.ask(new Ping())).toBe(101)
+      expect(lifecycle).toEqual(["start life", "start resident"])
       // The reaper checks every 5 s at the finest; idle past 100 ms, the entity is passivated.
       yield* Effect.promise(async () => {
         const deadline = performance.now() + 8000
         while (!lifecycle.includes("stop life at 102") && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50))
       })
-      expect(lifecycle).toEqual(["start life", "stop life at 102"])
+      expect(lifecycle).toEqual(["start life", "start resident", "stop life at 102"])
       // State was in memory only: the next message activates a fresh incarnation.
       expect(yield* ref.ask(new Ping())).toBe(101)
-      expect(lifecycle).toEqual(["start life", "stop life at 102", "start life"])
+      expect(lifecycle).toEqual(["start life", "start resident", "stop life at 102", "start life"])
+      // The resident one kept its state.
+      expect(yield* resident.ask(new Ping())).toBe(102)
     })), { timeout: 15_000 })
 
   it.live("batch receive: messages waiting together are handled in one call, in order", () =>

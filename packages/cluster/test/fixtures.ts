@@ -124,6 +124,25 @@ export const Lifecycle = ShardedActor.entity(
   { maxIdleTime: "100 millis" }
 )
 
+/** Like `Lifecycle`, but keeps itself alive from `onStart`: never passivated. */
+export const Resident = ShardedActor.entity(
+  "Resident",
+  Actor.behavior(Actor.protocol(Ping), {
+    initial: () => 0,
+    onStart: (n, ctx) =>
+      Effect.as(
+        Effect.andThen(ShardedActor.keepAlive(true), Effect.sync(() => lifecycle.push(`start ${ctx.self.name}`))),
+        n + 100
+      ),
+    onStop: (n, ctx) => Effect.sync(() => void lifecycle.push(`stop ${ctx.self.name} at ${n}`)),
+    receive: (n, msg, ctx) => {
+      ctx.reply(msg, n + 1)
+      return Effect.succeed(n + 1)
+    }
+  }),
+  { maxIdleTime: "100 millis" }
+)
+
 /** A batch behavior: records the size of each batch it receives. */
 export class Item extends Schema.TaggedClass<Item>()("Item", { n: Schema.Number }) {}
 export class Batches extends Message.Request<Batches>()("Batches", {}, {
