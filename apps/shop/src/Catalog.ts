@@ -10,6 +10,21 @@
 import { Effect } from "effect"
 import { Operation, Scheduler, Target } from "@mailroom/scheduler"
 
+/**
+ * The shop's items. An order may only name these (`POST /orders` answers 400 naming
+ * `lines[i].sku` otherwise); the load generator draws from them.
+ */
+export const skus = [
+  "tea", "coffee", "mug", "kettle", "teapot", "filter", "grinder", "scale",
+  "spoon", "sugar", "honey", "biscuits", "tray", "napkins", "cups", "saucers",
+  "jar", "tin", "whisk", "matcha", "cocoa", "milk-frother", "thermos", "gift-card"
+] as const
+
+const known: ReadonlySet<string> = new Set(skus)
+
+/** Whether the catalog has the item. */
+export const has = (sku: string): boolean => known.has(sku)
+
 /** What the catalog database answers: stock for a read, the price written for a write. */
 export interface Answer {
   readonly sku: string

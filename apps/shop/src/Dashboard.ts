@@ -1,8 +1,14 @@
 /**
  * The dashboard: one self-contained web page (HTML, inline CSS and JS, canvas charts; no build
- * step, nothing fetched from elsewhere). It listens to `/events` (server-sent events) and
- * redraws the charts and ticket tables on each snapshot. It also lets a visitor place an order
- * through the same `POST /orders` a client would use, and watch its ticket.
+ * step, nothing fetched from elsewhere).
+ *
+ * What anyone sees: the charts and totals, from `/events` (server-sent events with the
+ * aggregate figures only), and the tickets placed from this page (the page keeps their ids and
+ * polls `GET /tickets/:id`; an order is placed through the same `POST /orders` a client would
+ * use). What needs the admin token: every customer's tickets. Given the token (kept in the
+ * page's memory only, never stored), the page reads `/admin/events` with
+ * `Authorization: Bearer …` (a fetch stream: `EventSource` cannot send that header) and fills
+ * the ticket tables.
  */
 
 /** The page. */
@@ -31,10 +37,11 @@ export const html = `<!doctype html>
   .tile small { color:var(--dim); }
   table { width:100%; border-collapse:collapse; font-size:12px; }
   td, th { text-align:left; padding:3px 6px; border-bottom:1px solid #26313d; white-space:nowrap; }
-  .st-succeeded { color:var(--b); } .st-failed { color:var(--c); } .st-running { color:var(--d); } .st-retrying { color:var(--e); } .st-dispatched { color:var(--a); } .st-accepted { color:var(--dim); }
+  .st-succeeded { color:var(--b); } .st-failed { color:var(--c); } .st-running { color:var(--d); } .st-retrying { color:var(--e); } .st-dispatched { color:var(--a); } .st-accepted { color:var(--dim); } .st-waiting { color:var(--a); }
   form { display:flex; gap:6px; margin-bottom:8px; flex-wrap:wrap; }
   input, select, button { background:#121a22; color:var(--fg); border:1px solid #33414f; border-radius:4px; padding:4px 6px; }
-  #order-result { color:var(--dim); font-size:12px; }
+  #order-result, #admin-result { color:var(--dim); font-size:12px; }
+  .locked { color:var(--dim); font-size:12px; }
 </style>
 </head>
 <body>
@@ -86,11 +93,21 @@ export const html = `<!doctype html>
       <button type="submit">Order</button>
     </form>
     <div id="order-result"></div>
+    <h2 style="margin-top:10px">Tickets placed from this page</h2>
+    <table><thead><tr><th>ticket</th><th>status</th><th>customer</th><th>items</th><th>age</th></tr></thead><tbody id="my-tickets"></tbody></table>
+  </section>
+  <section class="panel">
+    <h2>Customers' tickets (admin)</h2>
+    <form id="admin-form">
+      <input id="admin-token" type="password" placeholder="admin token" autocomplete="off" style="flex:1">
+      <button type="submit">Show</button>
+    </form>
+    <div id="admin-result" class="locked">Every customer's tickets need the admin token (the shop's MAILROOM_ADMIN_TOKEN); the figures above are public.</div>
     <h2 style="margin-top:10px">Tickets submitted through the API</h2>
     <table><thead><tr><th>ticket</th><th>status</th><th>customer</th><th>items</th><th>age</th></tr></thead><tbody id="api-tickets"></tbody></table>
   </section>
   <section class="panel" style="grid-column:1/-1">
-    <h2>Latest tickets</h2>
+    <h2>Latest tickets (admin)</h2>
     <table><thead><tr><th>ticket</th><th>status</th><th>source</th><th>customer</th><th>items</th><th>age</th></tr></thead><tbody id="latest-tickets"></tbody></table>
   </section>
 </main>
@@ -182,9 +199,54 @@ function render(snap) {
     $("t-lookups").textContent = last.lookups;
   }
   $("phase").textContent = snap.load.running ? "load: " + snap.load.phase + " · " + snap.load.rate + " orders/s wanted" : "load generator off";
+}
+function renderAdmin(snap) {
   rows($("api-tickets"), snap.api, false);
   rows($("latest-tickets"), snap.latest, true);
 }
+// Tickets placed from this page: their ids are known here, so each is polled on its own.
+const mine = new Map();
+async function pollMine() {
+  for (const [id, known] of mine) {
+    if (known && (known.status === "succeeded" || known.status === "failed")) continue;
+    const res = await fetch("/tickets/" + encodeURIComponent(id)).catch(() => undefined);
+    if (res && res.status === 200) mine.set(id, await res.json());
+  }
+  rows($("my-tickets"), [...mine.values()].filter(Boolean).reverse(), false);
+}
+setInterval(pollMine, 500);
+// The admin view: /admin/events read as a stream, with the token in the Authorization header.
+let adminStream;
+async function watchAdmin(token) {
+  if (adminStream) adminStream.abort();
+  const controller = new AbortController();
+  adminStream = controller;
+  const res = await fetch("/admin/events", { headers: { authorization: "Bearer " + token }, signal: controller.signal }).catch(() => undefined);
+  if (!res || res.status !== 200) {
+    $("admin-result").textContent = res && res.status === 401 ? "the admin token was refused" : "the admin stream is not available";
+    return;
+  }
+  $("admin-result").textContent = "showing every customer's tickets";
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { done, value } = await reader.read().catch(() => ({ done: true }));
+    if (done) break;
+    buffer += value;
+    let i;
+    while ((i = buffer.indexOf("\\n\\n")) >= 0) {
+      const data = buffer.slice(0, i).split("\\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\\n");
+      buffer = buffer.slice(i + 2);
+      if (data) renderAdmin(JSON.parse(data));
+    }
+  }
+}
+$("admin-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = $("admin-token").value;
+  $("admin-token").value = "";
+  watchAdmin(token);
+});
 function connect() {
   const es = new EventSource("/events");
   es.onopen = () => { $("conn").textContent = "live"; };
@@ -197,6 +259,10 @@ $("order-form").addEventListener("submit", async (e) => {
   const res = await fetch("/orders", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   const answer = await res.json();
   $("order-result").textContent = res.status + " " + (res.status === 202 ? "accepted: ticket " + answer.ticket.id : (answer.message || ""));
+  if (res.status === 202) {
+    mine.set(answer.ticket.id, answer.ticket);
+    pollMine();
+  }
 });
 connect();
 </script>

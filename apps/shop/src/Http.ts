@@ -1,29 +1,45 @@
 /**
- * The HTTP front desk, on `effect/http` served by `@effect/platform-node`.
+ * The HTTP front desk: the server built from the API declaration (`Api.ts`) with
+ * `HttpApiBuilder`, so the routes and `GET /openapi.json` are the same thing.
  *
- * - `POST /orders` → `202 Accepted` with the ticket and a `Location: /tickets/<id>` to poll;
- *   `Idempotency-Key` returns the original ticket for a retried request; `429` with
- *   `Retry-After` past the backlog's high-water mark or when the customer is over its rate
- *   limit (admission control of `@mailroom/tasks`); bodies are size-limited (16 KiB, `413`)
- *   and decoded with the `Order` Schema (`400` naming the field).
- * - `GET /tickets/:id`, `GET /tickets` → status.
- * - `GET /openapi.json` → generated from the same Schemas (`Api.ts`).
- * - `GET /events` → server-sent events with the live snapshot; `GET /` → the dashboard.
- * - `GET /metrics` (Prometheus text via `effect/observability/PrometheusMetrics`),
- *   `GET /admin/state`, `POST /admin/load` need `Authorization: Bearer <token>`, the token
- *   coming from configuration (`MAILROOM_ADMIN_TOKEN` or `--admin-token`); without a
+ * - `POST /orders` → `202` + ticket + `Location`; `200` with the original ticket for a known
+ *   `Idempotency-Key`; `422` for the key reused with another order; `429` + `Retry-After` from
+ *   admission control of `@mailroom/tasks`; `400` naming the field; `413` (16 KiB, checked
+ *   before and while reading); `415` unless `application/json`; `403` from another origin;
+ *   `503` + `Retry-After` when the request's admission budget runs out.
+ * - `GET /tickets/:id` → the ticket (public: the id is the capability); `GET /events` →
+ *   aggregate figures only; `GET /` → the dashboard; `GET /openapi.json`.
+ * - Admin (bearer token, compared in constant time over SHA-256 digests): `GET /tickets`,
+ *   `GET /metrics`, `GET /admin/state`, `GET /admin/events`, `POST /admin/load`. Without a
  *   configured token they always answer `401`.
+ * - Any other method on a known path: `405` + `Allow`; any other path: `404`; both JSON.
+ *
+ * Overload. Node accepts connections as fast as its event loop lets it, and a request that
+ * sat in the kernel's backlog or in the desk's queue looks fresh to a handler; a client that
+ * gave up 30 s ago still got its order recorded. So (`nodeServer`, `FrontDeskLimits`):
+ * - every request has an admission budget (2 s; a client may ask for less with `Prefer:
+ *   wait=N`, RFC 7240) counted from when Node parsed its headers; a request that has spent it
+ *   before the desk takes it answers `503` and is not recorded;
+ * - at most `maxInFlight` order submissions run at once; the others wait, in order, for at most
+ *   their remaining budget (`503 busy` after that), and a client that hangs up while waiting
+ *   is never submitted;
+ * - at most `maxConnections` connections are open (Node closes the next ones at once) and the
+ *   listen backlog is short, so the kernel cannot queue minutes of work; slow clients are cut
+ *   by `headersTimeout`/`requestTimeout`.
  */
+import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Redacted, Schedule, Stream } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
-import type { HttpServerRequest } from "effect/http"
+import * as ByteSize from "effect/ByteSize"
+import { HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiMiddleware, HttpApiSchema } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
-import { timingSafeEqual } from "node:crypto"
-import { openApi } from "./Api.js"
+import { createHash, timingSafeEqual } from "node:crypto"
+import { createServer, type IncomingMessage } from "node:http"
+import * as Api from "./Api.js"
 import * as Dashboard from "./Dashboard.js"
-import { Desk } from "./Desk.js"
+import * as Desk from "./Desk.js"
 import { Monitor } from "./Monitor.js"
-import { decodeOrder } from "./Order.js"
+import { describeIssue } from "./Order.js"
 
 /** The admin token from configuration; `undefined` disables the admin endpoints (always 401). */
 export class AdminToken extends Context.Service<AdminToken, Redacted.Redacted<string> | undefined>()("@mailroom/shop/AdminToken") {}
@@ -37,146 +53,391 @@ export class LoadControl extends Context.Service<LoadControl, {
 /** Largest accepted request body. */
 export const maxBodyBytes = 16 * 1024
 
+/** Admission limits of the front desk. */
+export interface Limits {
+  /** How long a request may wait, from when Node parsed its headers, before the desk takes it (ms). */
+  readonly budgetMs: number
+  /** Order submissions running at once; the next ones wait for a slot within their budget. */
+  readonly maxInFlight: number
+}
+
+/** The defaults: a 2 s budget, 512 submissions in flight. */
+export const defaultLimits: Limits = { budgetMs: 2000, maxInFlight: 512 }
+
+/** The admission limits in force (`defaultLimits` unless provided). */
+export const FrontDeskLimits = Context.Reference<Limits>("@mailroom/shop/Http/FrontDeskLimits", { defaultValue: () => defaultLimits })
+
+// ---------------------------------------------------------------------------------------------
+// The Node server: arrival times, bounded connections, timeouts.
+// ---------------------------------------------------------------------------------------------
+
+/** How the Node server is set up (see the module comment). */
+export interface ServerOptions {
+  readonly port: number
+  readonly host: string
+  /** Open connections at most; Node closes the next ones at once (default 1024). */
+  readonly maxConnections: number
+  /** The listen backlog: connections the kernel holds before Node accepts them (default 128). */
+  readonly backlog: number
+  /** Time to receive the request headers (default 10 s). */
+  readonly headersTimeoutMs: number
+  /** Time to receive the whole request (default 30 s). */
+  readonly requestTimeoutMs: number
+}
+
+const serverDefaults = { maxConnections: 1024, backlog: 128, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 }
+
+// When Node parsed each request's headers (`performance.now()`, monotonic).
+const arrivals = new WeakMap<object, number>()
+
+/** The `HttpServer` on Node with the overload settings above (and Node's HTTP services). */
+export const nodeServer = (options: Pick<ServerOptions, "port" | "host"> & Partial<ServerOptions>) => {
+  const o = { ...serverDefaults, ...options }
+  return NodeHttpServer.layer(() => {
+    const server = createServer({
+      headersTimeout: o.headersTimeoutMs,
+      requestTimeout: o.requestTimeoutMs,
+      connectionsCheckingInterval: 1000
+    })
+    server.maxConnections = o.maxConnections
+    // Registered before the server's own handler, so it runs first for every request.
+    server.on("request", (request: IncomingMessage) => void arrivals.set(request, performance.now()))
+    return server
+  }, { port: o.port, host: o.host, backlog: o.backlog, gracefulShutdownTimeout: "1 second" })
+}
+
+const arrivalOf = (request: HttpServerRequest.HttpServerRequest): number => {
+  const source = request.source
+  return (typeof source === "object" && source !== null ? arrivals.get(source) : undefined) ?? performance.now()
+}
+
+/** `Prefer: wait=N` (RFC 7240): the seconds a client will wait; malformed preferences are ignored. */
+export const preferredWaitMs = (prefer: string | undefined): number | undefined => {
+  if (prefer === undefined) return undefined
+  for (const token of prefer.split(",")) {
+    const m = /^\s*wait\s*=\s*"?(\d{1,6}(?:\.\d{1,3})?)"?\s*(?:;.*)?$/i.exec(token)
+    if (m !== null) return Number(m[1]) * 1000
+  }
+  return undefined
+}
+
+/**
+ * A FIFO gate of `limit` slots. `enter(waitMs)` answers `true` with a slot (the caller must
+ * `leave`), or `false` when none freed up within `waitMs`. A waiter that is interrupted (its
+ * client hung up) leaves the queue and never gets a slot.
+ */
+export const makeGate = (limit: number) => {
+  let active = 0
+  const queue: Array<{ grant: () => void; timer: ReturnType<typeof setTimeout> | undefined }> = []
+  const remove = (w: (typeof queue)[number]) => {
+    const i = queue.indexOf(w)
+    if (i >= 0) queue.splice(i, 1)
+    if (w.timer !== undefined) clearTimeout(w.timer)
+  }
+  const enter = (waitMs: number): Effect.Effect<boolean> =>
+    Effect.callback<boolean>((resume) => {
+      if (active < limit && queue.length === 0) {
+        active++
+        return resume(Effect.succeed(true))
+      }
+      if (waitMs <= 0) return resume(Effect.succeed(false))
+      const waiter: (typeof queue)[number] = {
+        grant: () => resume(Effect.succeed(true)),
+        timer: undefined
+      }
+      waiter.timer = setTimeout(() => {
+        remove(waiter)
+        resume(Effect.succeed(false))
+      }, waitMs)
+      queue.push(waiter)
+      return Effect.sync(() => remove(waiter))
+    })
+  const leave = Effect.sync(() => {
+    const next = queue.shift()
+    if (next === undefined) active--
+    else {
+      // the slot passes straight to the next waiter (`active` unchanged)
+      if (next.timer !== undefined) clearTimeout(next.timer)
+      next.grant()
+    }
+  })
+  return {
+    enter,
+    leave,
+    active: () => active,
+    waiting: () => queue.length
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middlewares.
+// ---------------------------------------------------------------------------------------------
+
+const unavailable = (reason: "deadline" | "busy" | "desk", message: string) =>
+  new Api.Unavailable({ reason, message, retryAfterSeconds: 1 })
+
+const late = (budgetMs: number) =>
+  unavailable("deadline", `the request used up its admission budget of ${budgetMs} ms before the desk could take it; nothing was recorded`)
+
+const AdmissionLive = Layer.effect(
+  Api.Admission,
+  Effect.gen(function*() {
+    const limits = yield* FrontDeskLimits
+    return Api.Admission.of((httpEffect) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const budgetMs = Math.min(limits.budgetMs, preferredWaitMs(request.headers["prefer"]) ?? Infinity)
+        const at = arrivalOf(request) + budgetMs
+        if (performance.now() > at) return yield* late(budgetMs)
+        return yield* Effect.provideService(httpEffect, Api.Deadline, { at, budgetMs })
+      })
+    )
+  })
+)
+
+const canonicalHeader: Record<string, string> = { "idempotency-key": "Idempotency-Key", prefer: "Prefer" }
+
+const ValidationLive = HttpApiMiddleware.layerSchemaErrorTransform(Api.Validation, (error) => {
+  if (error.kind === "Body" || error.kind === "ResponseHeaders") return Effect.fail(error)
+  const { field, message } = describeIssue(error.cause.issue)
+  switch (error.kind) {
+    case "Params":
+      return Effect.fail(new Api.InvalidRequest({ error: "InvalidPath", field, message }))
+    case "Headers":
+    case "Query": {
+      const name = field.replace(/^\["?|"?\]$/g, "")
+      return Effect.fail(new Api.InvalidRequest({ error: "InvalidHeader", field: canonicalHeader[name] ?? name, message }))
+    }
+    case "Payload":
+      return Effect.fail(field === "" ? new Api.InvalidRequest({ error: "InvalidBody", message }) : new Api.InvalidRequest({ error: "InvalidBody", field, message }))
+  }
+})
+
+const sameOrigin = (origin: string, host: string | undefined): boolean => {
+  if (host === undefined) return false
+  try {
+    const url = new URL(origin)
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host === host.toLowerCase()
+  } catch {
+    return false
+  }
+}
+
+const isJsonUtf8 = (contentType: string | undefined): boolean => {
+  if (contentType === undefined) return false
+  const [type, ...params] = contentType.split(";")
+  if (type!.trim().toLowerCase() !== "application/json") return false
+  return params.every((p) => {
+    const [name, value] = p.split("=")
+    return name!.trim().toLowerCase() !== "charset" || /^"?utf-8"?$/i.test((value ?? "").trim())
+  })
+}
+
+const WritesLive = Layer.succeed(
+  Api.Writes,
+  Api.Writes.of((httpEffect) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const site = request.headers["sec-fetch-site"]
+      if (site !== undefined && site !== "same-origin" && site !== "none") {
+        return yield* new Api.CrossOriginRefused({ message: `writes from another site are refused (Sec-Fetch-Site: ${site})` })
+      }
+      const origin = request.headers["origin"]
+      if (origin !== undefined && !sameOrigin(origin, request.headers["host"])) {
+        return yield* new Api.CrossOriginRefused({ message: `writes from another origin are refused (Origin: ${origin.slice(0, 200)})` })
+      }
+      const contentType = request.headers["content-type"]
+      if (!isJsonUtf8(contentType)) {
+        return yield* new Api.UnsupportedMediaType({
+          expected: "application/json",
+          message: `the body must be application/json (UTF-8); got ${contentType === undefined ? "no Content-Type" : `Content-Type: ${contentType.slice(0, 200)}`}`
+        })
+      }
+      const declared = Number(request.headers["content-length"] ?? "0")
+      if (declared > maxBodyBytes) {
+        return yield* new Api.BodyTooLarge({ limit: maxBodyBytes, message: `the request body is ${declared} bytes; the limit is ${maxBodyBytes}` })
+      }
+      // Read once with the limit: the text is cached on the request, and the payload decoder
+      // reads it from there.
+      const text = yield* request.text.pipe(
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+        Effect.result
+      )
+      if (text._tag === "Failure") {
+        const reason = text.failure.reason
+        if (reason._tag === "RequestParseError" && reason.reason === "BodyTooLarge") {
+          return yield* new Api.BodyTooLarge({ limit: maxBodyBytes, message: `the request body exceeds the limit of ${maxBodyBytes} bytes` })
+        }
+        return yield* new Api.InvalidRequest({ error: "InvalidBody", message: "the request body could not be read" })
+      }
+      try {
+        JSON.parse(text.success)
+      } catch (e) {
+        return yield* new Api.InvalidRequest({ error: "InvalidJson", message: `the body is not JSON: ${e instanceof Error ? e.message : String(e)}` })
+      }
+      return yield* httpEffect
+    })
+  )
+)
+
+const digest = (secret: string) => createHash("sha256").update(secret, "utf8").digest()
+
+/** Compares a given token with the configured one in time independent of both (fixed-length digests). */
+export const sameToken = (given: string, expected: string): boolean => timingSafeEqual(digest(given), digest(expected))
+
+const AdminAuthLive = Layer.effect(
+  Api.AdminAuth,
+  Effect.gen(function*() {
+    const token = yield* AdminToken
+    const expected = token === undefined ? undefined : digest(Redacted.value(token))
+    const refused = new Api.Unauthorized({
+      message: expected === undefined
+        ? "admin endpoints are disabled: start the shop with MAILROOM_ADMIN_TOKEN set"
+        : "send Authorization: Bearer <admin token>"
+    })
+    return Api.AdminAuth.of({
+      bearer: (httpEffect, { credential }) =>
+        expected !== undefined && timingSafeEqual(digest(Redacted.value(credential)), expected) ? httpEffect : Effect.fail(refused)
+    })
+  })
+)
+
+// ---------------------------------------------------------------------------------------------
+// Handlers.
+// ---------------------------------------------------------------------------------------------
+
+const sse = <A>(snapshot: () => A) =>
+  HttpServerResponse.stream(
+    Stream.fromEffectSchedule(Effect.sync(() => `data: ${JSON.stringify(snapshot())}\n\n`), Schedule.spaced("500 millis")).pipe(Stream.encodeText),
+    { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } }
+  )
+
+// The desk's refusals as HTTP answers.
+const answer = (e: Desk.Overloaded | Desk.IdempotencyConflict | Desk.DeskError | Api.Unavailable) => {
+  if (e instanceof Api.Unavailable) return e
+  switch (e._tag) {
+    case "Overloaded":
+      return new Api.Overloaded({ reason: e.reason, message: e.message, retryAfterSeconds: e.retryAfterSeconds, backlog: e.backlog, highWater: e.highWater })
+    case "IdempotencyConflict":
+      return new Api.IdempotencyConflict({ message: e.message, ticket: e.ticket })
+    case "DeskError":
+      return unavailable("desk", e.message)
+  }
+}
+
+const FrontDeskLive = HttpApiBuilder.group(Api.ShopApi, "frontDesk", (handlers) =>
+  Effect.gen(function*() {
+    const desk = yield* Desk.Desk
+    const limits = yield* FrontDeskLimits
+    const gate = makeGate(limits.maxInFlight)
+    // Holds a slot of the gate while `use` runs; waits for one at most until the deadline.
+    const admitted = <A, E, R>(deadline: Api.Deadline["Service"], use: Effect.Effect<A, E, R>): Effect.Effect<A, E | Api.Unavailable, R> =>
+      Effect.uninterruptibleMask((restore) => {
+        // the body and its decoding may have used the rest of the budget
+        const remaining = deadline.at - performance.now()
+        if (remaining <= 0) return Effect.fail(late(deadline.budgetMs))
+        return Effect.flatMap(
+          restore(gate.enter(remaining)),
+          (entered): Effect.Effect<A, E | Api.Unavailable, R> =>
+            entered
+              ? Effect.ensuring(restore(use), gate.leave)
+              : Effect.fail(unavailable(
+                "busy",
+                `the front desk stayed full (${limits.maxInFlight} orders being recorded) for the request's whole admission budget of ${deadline.budgetMs} ms; nothing was recorded`
+              ))
+        )
+      })
+    return handlers
+      .handle("submitOrder", ({ headers, payload }) =>
+        Effect.gen(function*() {
+          const deadline = yield* Api.Deadline
+          const { duplicate, ticket } = yield* admitted(deadline, desk.submit(payload, { idempotencyKey: headers["idempotency-key"], source: "api" })).pipe(
+            Effect.mapError(answer)
+          )
+          const location = `/tickets/${ticket.id}`
+          return duplicate
+            ? HttpApiSchema.withHeaders({ body: { ticket, location, duplicate: true as const }, headers: { location } })
+            : HttpApiSchema.withHeaders({ body: { ticket, location, duplicate: false as const }, headers: { location } })
+        }))
+      .handle("getTicket", ({ params }) =>
+        desk.status(params.id).pipe(
+          Effect.mapError((e) => unavailable("desk", e.message)),
+          Effect.flatMap((ticket) =>
+            ticket === undefined
+              ? Effect.fail(new Api.TicketNotFound({ message: `no ticket ${JSON.stringify(params.id)} was ever accepted (or it is older than the tickets kept)` }))
+              : Effect.succeed(ticket)
+          )
+        ))
+  }))
+
+const PublicLive = HttpApiBuilder.group(Api.ShopApi, "public", (handlers) =>
+  Effect.gen(function*() {
+    const monitor = yield* Monitor
+    const document = HttpServerResponse.jsonUnsafe(Api.openApi())
+    const page = HttpServerResponse.text(Dashboard.html, { contentType: "text/html; charset=utf-8" })
+    return handlers
+      .handle("dashboard", () => Effect.succeed(page))
+      .handle("openapi", () => Effect.succeed(document))
+      .handle("events", () => Effect.sync(() => sse(monitor.publicSnapshot)))
+  }))
+
+const AdminLive = HttpApiBuilder.group(Api.ShopApi, "admin", (handlers) =>
+  Effect.gen(function*() {
+    const desk = yield* Desk.Desk
+    const monitor = yield* Monitor
+    const load = yield* LoadControl
+    return handlers
+      .handle("latestTickets", () => Effect.sync(() => desk.latest(50)))
+      .handle("metrics", () =>
+        Effect.map(PrometheusMetrics.format(), (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4" })))
+      .handle("adminState", () => Effect.sync(() => monitor.snapshot()))
+      .handle("adminEvents", () => Effect.sync(() => sse(monitor.snapshot)))
+      .handle("adminLoad", ({ payload }) =>
+        Effect.sync(() => {
+          load.setPeak(payload.rate)
+          return { rate: payload.rate }
+        }))
+  }))
+
+// ---------------------------------------------------------------------------------------------
+// 404 and 405 on paths the router does not have.
+// ---------------------------------------------------------------------------------------------
+
+const known = Api.methodsByPath()
+
 const json = (status: number, body: unknown, headers?: Record<string, string>) =>
   HttpServerResponse.jsonUnsafe(body, headers === undefined ? { status } : { status, headers })
 
-const problem = (status: number, error: string, message: string, field?: string) =>
-  json(status, field === undefined ? { error, message } : { error, field, message })
-
-const readJson = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.gen(function*() {
-    const declared = Number(request.headers["content-length"] ?? "0")
-    if (declared > maxBodyBytes) {
-      return { _tag: "Problem" as const, response: problem(413, "BodyTooLarge", `request body is ${declared} bytes; the limit is ${maxBodyBytes}`) }
-    }
-    const text = yield* request.text.pipe(
-      Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBodyBytes as any),
-      Effect.result
-    )
-    if (text._tag === "Failure") {
-      const tooLarge = text.failure.reason._tag === "RequestParseError" && text.failure.reason.reason === "BodyTooLarge"
-      return {
-        _tag: "Problem" as const,
-        response: tooLarge
-          ? problem(413, "BodyTooLarge", `request body exceeds the limit of ${maxBodyBytes} bytes`)
-          : problem(400, "UnreadableBody", "the request body could not be read")
-      }
-    }
-    try {
-      return { _tag: "Json" as const, value: JSON.parse(text.success) as unknown }
-    } catch (e) {
-      return { _tag: "Problem" as const, response: problem(400, "InvalidJson", `the body is not JSON: ${e instanceof Error ? e.message : String(e)}`) }
-    }
-  })
-
-const bearer = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
-  const h = request.headers["authorization"]
-  return h !== undefined && h.startsWith("Bearer ") ? h.slice(7) : undefined
+const notRouted = (request: HttpServerRequest.HttpServerRequest) => {
+  const path = request.url.split("?")[0] ?? "/"
+  const route = known.find((r) => r.pattern.test(path))
+  if (route === undefined) {
+    return json(404, { error: "NotFound", message: `no such path: ${JSON.stringify(path.slice(0, 200))} (see /openapi.json)` })
+  }
+  const allow = route.methods.join(", ")
+  return json(
+    405,
+    { error: "MethodNotAllowed", message: `${request.method} is not answered on ${route.path}; it answers ${allow}`, allow: route.methods },
+    { allow }
+  )
 }
 
-const sameSecret = (a: string, b: string) => {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
+const Fallback = HttpRouter.middleware<{ handles: HttpServerError.HttpServerError }>()(
+  (httpEffect) =>
+    Effect.catch(httpEffect, (e) =>
+      HttpServerError.isHttpServerError(e) && e.reason._tag === "RouteNotFound"
+        ? Effect.succeed(notRouted(e.reason.request))
+        : Effect.fail(e)),
+  { global: true }
+)
 
-/** All the routes; needs `Desk`, `Monitor`, `AdminToken`, `LoadControl`. */
-export const routes = HttpRouter.use((router) =>
-  Effect.gen(function*() {
-    const desk = yield* Desk
-    const monitor = yield* Monitor
-    const token = yield* AdminToken
-    const load = yield* LoadControl
-
-    const authorized = (request: HttpServerRequest.HttpServerRequest) => {
-      const given = bearer(request)
-      return token !== undefined && given !== undefined && sameSecret(given, Redacted.value(token))
-    }
-    const unauthorized = problem(
-      401,
-      "Unauthorized",
-      token === undefined
-        ? "admin endpoints are disabled: start the shop with MAILROOM_ADMIN_TOKEN or --admin-token"
-        : "send Authorization: Bearer <admin token>"
-    )
-    const admin = (
-      handler: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse>
-    ) =>
-    (request: HttpServerRequest.HttpServerRequest) => authorized(request) ? handler(request) : Effect.succeed(unauthorized)
-
-    yield* router.add("GET", "/", HttpServerResponse.text(Dashboard.html, { contentType: "text/html; charset=utf-8" }))
-    yield* router.add("GET", "/openapi.json", Effect.sync(() => json(200, openApi())))
-
-    yield* router.add("POST", "/orders", (request) =>
-      Effect.gen(function*() {
-        const body = yield* readJson(request)
-        if (body._tag === "Problem") return body.response
-        const order = decodeOrder(body.value)
-        if (order._tag === "Failure") return json(400, order.failure)
-        const key = request.headers["idempotency-key"]
-        if (key !== undefined && (key.length === 0 || key.length > 200)) {
-          return problem(400, "InvalidHeader", "Idempotency-Key must be 1..200 characters", "Idempotency-Key")
-        }
-        return yield* desk.submit(order.success, { idempotencyKey: key, source: "api" }).pipe(
-          Effect.match({
-            onSuccess: ({ duplicate, ticket }) => {
-              const location = `/tickets/${ticket.id}`
-              return json(duplicate ? 200 : 202, { ticket, location, duplicate }, { location })
-            },
-            onFailure: (e) => {
-              switch (e._tag) {
-                case "Overloaded":
-                  return json(429, {
-                    error: "Overloaded",
-                    reason: e.reason,
-                    message: e.message,
-                    retryAfterSeconds: e.retryAfterSeconds,
-                    backlog: e.backlog,
-                    highWater: e.highWater
-                  }, { "retry-after": String(e.retryAfterSeconds) })
-                case "IdempotencyConflict":
-                  return problem(422, "IdempotencyConflict", e.message, "Idempotency-Key")
-                case "DeskError":
-                  return problem(503, "DeskError", e.message)
-              }
-            }
-          })
-        )
-      }))
-
-    yield* router.add("GET", "/tickets/:id", Effect.gen(function*() {
-      const id = (yield* HttpRouter.params)["id"] ?? ""
-      const ticket = yield* desk.status(id).pipe(Effect.result)
-      if (ticket._tag === "Failure") return problem(503, "DeskError", ticket.failure.message)
-      return ticket.success === undefined
-        ? problem(404, "TicketNotFound", `no ticket ${JSON.stringify(id)} was ever accepted`, "id")
-        : json(200, ticket.success)
-    }))
-    yield* router.add("GET", "/tickets", Effect.sync(() => json(200, desk.latest(50))))
-
-    yield* router.add("GET", "/events", Effect.sync(() =>
-      HttpServerResponse.stream(
-        Stream.fromEffectSchedule(Effect.sync(() => `data: ${JSON.stringify(monitor.snapshot())}\n\n`), Schedule.spaced("500 millis")).pipe(
-          Stream.encodeText
-        ),
-        { contentType: "text/event-stream", headers: { "cache-control": "no-cache", connection: "keep-alive" } }
-      )))
-
-    yield* router.add("GET", "/metrics", admin(() =>
-      Effect.map(PrometheusMetrics.format(), (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4" }))))
-    yield* router.add("GET", "/admin/state", admin(() => Effect.sync(() => json(200, monitor.snapshot()))))
-    yield* router.add("POST", "/admin/load", admin((request) =>
-      Effect.gen(function*() {
-        const body = yield* readJson(request)
-        if (body._tag === "Problem") return body.response
-        const rate = (body.value as { rate?: unknown } | null)?.rate
-        if (typeof rate !== "number" || !Number.isFinite(rate) || rate < 0 || rate > 100_000) {
-          return problem(400, "InvalidBody", `rate must be a number of orders/s in 0..100000, got ${JSON.stringify(rate)}`, "rate")
-        }
-        load.setPeak(rate)
-        return json(200, { rate })
-      })))
-  })
+/** All the routes (for `HttpRouter.serve`); needs `Desk`, `Monitor`, `AdminToken`, `LoadControl`. */
+export const routes = Layer.mergeAll(
+  HttpApiBuilder.layer(Api.ShopApi).pipe(
+    Layer.provide([FrontDeskLive, PublicLive, AdminLive]),
+    Layer.provide([AdmissionLive, ValidationLive, WritesLive, AdminAuthLive])
+  ),
+  Fallback
 )
 
 /** The routes as a layer over the given services (for `HttpRouter.serve`). */

@@ -9,16 +9,12 @@
  */
 import { Effect, Schedule } from "effect"
 import { Random } from "@mailroom/testkit"
-import type * as Catalog from "./Catalog.js"
+import * as Catalog from "./Catalog.js"
 import type { Desk } from "./Desk.js"
 import type { Order } from "./Order.js"
 
-/** The shop's items. */
-export const skus: ReadonlyArray<string> = [
-  "tea", "coffee", "mug", "kettle", "teapot", "filter", "grinder", "scale",
-  "spoon", "sugar", "honey", "biscuits", "tray", "napkins", "cups", "saucers",
-  "jar", "tin", "whisk", "matcha", "cocoa", "milk-frother", "thermos", "gift-card"
-]
+/** The shop's items (the catalog's). */
+export const skus: ReadonlyArray<string> = Catalog.skus
 
 /** Fraction of `peak` wanted at `seconds` into a wave of length `period`. */
 export const profile = (seconds: number, period: number): number => {

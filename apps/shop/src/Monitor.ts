@@ -51,9 +51,25 @@ export interface Snapshot {
   }
 }
 
+/**
+ * What anyone may see (`/events`, the dashboard without the token): the figures only — no
+ * customer, ticket or order line.
+ */
+export interface PublicSnapshot {
+  readonly samples: ReadonlyArray<Sample>
+  readonly load: Snapshot["load"]
+  readonly totals: Snapshot["totals"]
+}
+
+/** The public part of a snapshot. */
+export const publicView = (s: Snapshot): PublicSnapshot => ({ samples: s.samples, load: s.load, totals: s.totals })
+
 /** The monitor service. */
 export class Monitor extends Context.Service<Monitor, {
+  /** Everything, the latest tickets with their customers included (admin only). */
   readonly snapshot: () => Snapshot
+  /** The figures only (public). */
+  readonly publicSnapshot: () => PublicSnapshot
   readonly last: () => Sample | undefined
 }>()("@mailroom/shop/Monitor") {}
 
@@ -110,27 +126,27 @@ export const make = Effect.fnUntraced(function*(options: {
     ], { discard: true })
   })
   yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced(interval)))
-  return Monitor.of({
-    last: () => samples[samples.length - 1],
-    snapshot: () => {
-      const f = desk.figures()
-      return {
-        samples: samples.slice(-120),
-        latest: desk.latest(12),
-        api: desk.latest(12, "api"),
-        load: { phase: options.load.phase, rate: Math.round(options.load.currentRate), running: options.loadRunning() },
-        totals: {
-          accepted: f.accepted,
-          completed: f.completed,
-          throttled: f.throttled,
-          duplicates: f.duplicates,
-          recovered: f.recovered,
-          highWater: f.highWater,
-          minWorkers: f.minWorkers,
-          maxWorkers: f.maxWorkers
-        }
+  const figures = (): PublicSnapshot => {
+    const f = desk.figures()
+    return {
+      samples: samples.slice(-120),
+      load: { phase: options.load.phase, rate: Math.round(options.load.currentRate), running: options.loadRunning() },
+      totals: {
+        accepted: f.accepted,
+        completed: f.completed,
+        throttled: f.throttled,
+        duplicates: f.duplicates,
+        recovered: f.recovered,
+        highWater: f.highWater,
+        minWorkers: f.minWorkers,
+        maxWorkers: f.maxWorkers
       }
     }
+  }
+  return Monitor.of({
+    last: () => samples[samples.length - 1],
+    publicSnapshot: figures,
+    snapshot: () => ({ ...figures(), latest: desk.latest(12), api: desk.latest(12, "api") })
   })
 })
 

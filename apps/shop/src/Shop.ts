@@ -6,13 +6,11 @@
  * `Shop.layer(config)` provides `Desk`, `Monitor` and `LoadControl`; `Shop.serve(config)` adds
  * the HTTP server on `config.port` (0 = an ephemeral port; read it from `HttpServer`).
  */
-import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Context, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { Journal, SqliteClient, SqlJournal } from "@mailroom/persistence"
 import { Scheduler } from "@mailroom/scheduler"
 import { mkdirSync } from "node:fs"
-import { createServer } from "node:http"
 import { join } from "node:path"
 import * as Catalog from "./Catalog.js"
 import * as Desk from "./Desk.js"
@@ -87,5 +85,5 @@ export const serve = (config: Config) =>
   HttpRouter.serve(Http.routes, { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provide(Http.adminTokenLayer(config.adminToken)),
     Layer.provideMerge(layer(config)),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host ?? "127.0.0.1", gracefulShutdownTimeout: "1 second" }))
+    Layer.provideMerge(Http.nodeServer({ port: config.port, host: config.host ?? "127.0.0.1" }))
   )

@@ -1,9 +1,39 @@
 /**
  * The terminal view: a short live summary with a progress bar, redrawn in place on a terminal
  * (plain lines every few seconds when the output is a pipe or a file), and the closing story.
+ *
+ * Text that can come from outside (a customer name, an error that quotes a request) never
+ * reaches the terminal raw: `escape` turns control characters (an ESC sequence can clear the
+ * screen or retitle the window), lone surrogates and invisible or bidi format characters into
+ * visible escapes, and the shop's `logger` passes every log line through it.
  */
+import { Logger } from "effect"
 import type { Figures } from "./Desk.js"
 import type { Snapshot } from "./Monitor.js"
+
+// C0 controls, DEL, C1 controls, the backslash (so an escape in the input cannot pass for one we
+// wrote), format characters (bidi overrides, zero-width characters), line and paragraph
+// separators, and surrogates: with the `u` flag only a lone surrogate matches `[\ud800-\udfff]`.
+// oxlint-disable-next-line no-control-regex -- matching control characters is the point
+const unsafe = /[\u0000-\u001f\u007f-\u009f\\\p{Cf}\u2028\u2029\ud800-\udfff]/gu
+
+const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\" }
+
+/** Makes text safe to print on a terminal: every character that could act instead of show is written as an escape. */
+export const escape = (text: string): string =>
+  text.replace(unsafe, (c) => {
+    const known = named[c]
+    if (known !== undefined) return known
+    const code = c.charCodeAt(0)
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
+  })
+
+/**
+ * The shop's logger: Effect's simple format (`timestamp=… level=… message=…`), every line
+ * escaped before it is written (one log entry is one line: newlines inside show as `\n`).
+ */
+export const logger = (write: (line: string) => void = (line) => console.error(line)) =>
+  Logger.make((options) => write(escape(Logger.formatSimple.log(options))))
 
 const bar = (fraction: number, width = 24) => {
   const f = Math.max(0, Math.min(1, fraction))

@@ -5,7 +5,7 @@
  * the request log and is recovered by the pipelines on the next run.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Config, Console, Effect, Option } from "effect"
+import { Config, Console, Effect, Logger, Option } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import { resolve } from "node:path"
@@ -51,8 +51,7 @@ const flags = {
     Flag.withDefault(Desk.defaults.maxWorkers)
   ),
   adminToken: Flag.String("admin-token").pipe(
-    Flag.withDescription("token for /metrics and /admin/* (default: $MAILROOM_ADMIN_TOKEN; none = those answer 401)"),
-    Flag.withFallbackConfig(Config.String("MAILROOM_ADMIN_TOKEN")),
+    Flag.withDescription("token for /tickets, /metrics and /admin/*; prefer $MAILROOM_ADMIN_TOKEN: a flag shows in the process list (none = those answer 401)"),
     Flag.optional
   )
 }
@@ -66,7 +65,15 @@ const command = Command.make("mailroom-shop", flags, (f) =>
     if (f.port < 0 || f.port > 65535) return yield* new Desk.DeskError({ operation: "start", reason: `--port must be 0..65535, got ${f.port}` })
     if (f.highWater < 1) return yield* new Desk.DeskError({ operation: "start", reason: `--high-water must be ≥ 1, got ${f.highWater}` })
     if (f.maxWorkers < 1) return yield* new Desk.DeskError({ operation: "start", reason: `--max-workers must be ≥ 1, got ${f.maxWorkers}` })
-    const adminToken = Option.getOrUndefined(f.adminToken)
+    // A command-line argument is readable by every user of the machine (`ps`, /proc/<pid>/cmdline)
+    // and lands in shell history; the environment is not.
+    if (Option.isSome(f.adminToken)) {
+      yield* Console.error(
+        "mailroom-shop: warning: --admin-token is visible to every user of this machine in the process list (ps) and in your shell history; set MAILROOM_ADMIN_TOKEN in the environment instead"
+      )
+    }
+    const fromEnv = yield* Config.option(Config.String("MAILROOM_ADMIN_TOKEN"))
+    const adminToken = Option.getOrUndefined(Option.orElse(f.adminToken, () => fromEnv))
     const duration = f.duration === 0 ? undefined : f.duration
     const dataDir = f.memory ? undefined : resolve(f.data)
     const config: Shop.Config = {
@@ -127,10 +134,12 @@ command.pipe(
   // One clear line and a non-zero exit code; the CLI module already printed its own parse errors.
   Effect.catch((error) =>
     Effect.sync(() => {
-      if (!CliError.isCliError(error)) console.error(`mailroom-shop: ${error instanceof Error ? error.message : String(error)}`)
+      if (!CliError.isCliError(error)) console.error(`mailroom-shop: ${Terminal.escape(error instanceof Error ? error.message : String(error))}`)
       process.exitCode = 1
     })
   ),
+  // Every log line is escaped: log messages can quote what a request sent.
+  Effect.provide(Logger.layer([Terminal.logger()])),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )

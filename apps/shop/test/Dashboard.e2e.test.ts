@@ -18,13 +18,13 @@ const config: Shop.Config = {
   rate: 400,
   period: 20,
   desk: { highWater: 5000, minWorkers: 1, maxWorkers: 4, timing: { setupMs: 8, perUnitMs: 1 } },
-  adminToken: undefined,
+  adminToken: "e2e-admin-token",
   port: 0,
   sampleMs: 250
 }
 
 describe.skipIf(skip)("dashboard in headless Chromium", () => {
-  it.live("loads, its charts move while load runs, and a ticket submitted through the API appears with its final status", () =>
+  it.live("loads, its charts move while load runs (public figures), an order placed from the page shows its final status, and customers' tickets appear only with the admin token", () =>
     Effect.gen(function*() {
       const server = yield* HttpServer.HttpServer
       const port = server.address._tag === "InetAddressV4" ? server.address.port : 0
@@ -64,7 +64,26 @@ describe.skipIf(skip)("dashboard in headless Chromium", () => {
       assert.isAbove(after.lastRates[0]!, 0, "arrivals per second are drawn")
       assert.isAtLeast(after.backlogPoints, 4)
 
-      // a ticket submitted through the API shows up with its final status
+      // without the token the page holds no customer data
+      const locked = yield* Effect.promise(() => page.evaluate(() => ({
+        api: document.querySelectorAll("#api-tickets tr").length,
+        latest: document.querySelectorAll("#latest-tickets tr").length,
+        text: document.body.innerText
+      })))
+      assert.strictEqual(locked.api, 0)
+      assert.strictEqual(locked.latest, 0)
+      assert.notInclude(locked.text, "customer-")
+
+      // an order placed from the page (same-origin POST /orders) shows up with its final status
+      yield* Effect.promise(() => page.selectOption("#o-sku", "kettle"))
+      yield* Effect.promise(() => page.fill("#o-qty", "2"))
+      yield* Effect.promise(() => page.click("#order-form button"))
+      yield* Effect.promise(() => page.waitForSelector(`#my-tickets tr[data-status="succeeded"]`, { timeout: 20_000 }))
+      const mine = yield* Effect.promise(() => page.textContent("#my-tickets"))
+      assert.include(mine ?? "", "kettle")
+      assert.include(yield* Effect.promise(() => page.textContent("#order-result")) ?? "", "202 accepted")
+
+      // with the admin token, a ticket submitted through the API shows up with its final status
       const res = yield* HttpClient.execute(
         HttpClientRequest.post(`${base}/orders`).pipe(
           HttpClientRequest.bodyJsonUnsafe({ customer: "e2e", lines: [{ sku: "teapot", qty: 1 }, { sku: "tea", qty: 2 }] })
@@ -72,6 +91,11 @@ describe.skipIf(skip)("dashboard in headless Chromium", () => {
       )
       assert.strictEqual(res.status, 202)
       const id = ((yield* res.json) as any).ticket.id as string
+      yield* Effect.promise(() => page.fill("#admin-token", "wrong"))
+      yield* Effect.promise(() => page.click("#admin-form button"))
+      yield* Effect.promise(() => page.waitForFunction(() => document.getElementById("admin-result")!.textContent!.includes("refused"), undefined, { timeout: 10_000 }))
+      yield* Effect.promise(() => page.fill("#admin-token", "e2e-admin-token"))
+      yield* Effect.promise(() => page.click("#admin-form button"))
       yield* Effect.promise(() => page.waitForSelector(`#api-tickets tr[data-ticket="${id}"][data-status="succeeded"]`, { timeout: 20_000 }))
       const text = yield* Effect.promise(() => page.textContent(`#api-tickets tr[data-ticket="${id}"]`))
       assert.include(text ?? "", "succeeded")

@@ -6,9 +6,10 @@ import { fileURLToPath } from "node:url"
 const main = fileURLToPath(new URL("../dist/main.js", import.meta.url))
 
 /** Runs the built shop; resolves with its exit code and output. `onLine` may send signals. */
-const run = (args: ReadonlyArray<string>, onOutput?: (out: string, kill: () => void) => void) =>
+const run = (args: ReadonlyArray<string>, onOutput?: (out: string, kill: () => void) => void, env: Record<string, string> = {}) =>
   new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const { MAILROOM_ADMIN_TOKEN: _, ...inherited } = process.env
+    const child = spawn(process.execPath, [main, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...inherited, ...env } })
     let out = ""
     let err = ""
     child.stdout.on("data", (d) => {
@@ -48,6 +49,20 @@ describe.skipIf(!existsSync(main))("mailroom-shop (built)", { timeout: 60_000 },
     assert.include(out, "What happened")
     assert.isBelow(Date.now() - started, 15_000)
     assert.include([0, 130], code)
+  })
+
+  it("warns that --admin-token shows in the process list; MAILROOM_ADMIN_TOKEN gives no warning (item 13)", async () => {
+    const quick = ["--duration", "1", "--rate", "0", "--memory", "--port", "0"]
+    const flag = await run([...quick, "--admin-token", "tok-9f3e2a"])
+    assert.strictEqual(flag.code, 0)
+    assert.match(flag.err, /--admin-token .*process list/)
+    assert.include(flag.err, "MAILROOM_ADMIN_TOKEN")
+    assert.notInclude(flag.err + flag.out, "tok-9f3e2a", "the token itself is never printed")
+    assert.include(flag.out, "admin enabled")
+    const env = await run(quick, undefined, { MAILROOM_ADMIN_TOKEN: "tok-9f3e2a" })
+    assert.strictEqual(env.code, 0)
+    assert.notMatch(env.err, /process list/)
+    assert.include(env.out, "admin enabled")
   })
 
   it("a bad flag value is one clear line and a non-zero exit", async () => {
