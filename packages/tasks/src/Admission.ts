@@ -45,6 +45,11 @@ export interface Options {
   /** Rate limit for every tenant without its own entry in `tenants`. */
   readonly tenantRate?: Rate | undefined
   readonly tenants?: Readonly<Record<string, Rate>> | undefined
+  /**
+   * Root tasks accepted elsewhere that count against `highWater` too: the other partitions of a
+   * partitioned pipeline, so the mark holds cluster-wide (see `@mailroom/cluster`).
+   */
+  readonly elsewhere?: (() => number) | undefined
   /** Bounds of `retryAfter` in ms (default 100 and 60,000). */
   readonly minRetryAfter?: number | undefined
   readonly maxRetryAfter?: number | undefined
@@ -95,7 +100,7 @@ export const make = (options: {
   const rateOf = (tenant: string): Rate | undefined => o.tenants?.[tenant] ?? o.tenantRate
 
   const check = (tenant: string, count: number): Overloaded | undefined => {
-    const depth = ledger.roots + ledger.pendingAccepts
+    const depth = ledger.roots + ledger.pendingAccepts + (o.elsewhere?.() ?? 0)
     if (depth + count > highWater) {
       refused += count
       const excess = depth + count - 0.9 * highWater

@@ -12,7 +12,7 @@
 import { Context, Deferred, Duration, Effect, Exit } from "effect"
 import type { Journal } from "@mailroom/persistence"
 import type { Admission } from "./Admission.js"
-import { newId, prepare, TENANT } from "./internal/intake.js"
+import { prepare, TENANT } from "./internal/intake.js"
 import { type Ledger, scopedKey, type TaskRecord } from "./internal/ledger.js"
 import { type AcceptedTask, hashPayload } from "./internal/log.js"
 import {
@@ -157,7 +157,7 @@ export const make = (ledger: Ledger, admission: Admission): FrontDesk["Service"]
       if (refused) return Effect.fail(refused)
       const at = ledger.now()
       const task: AcceptedTask = {
-        id: newId(),
+        id: ledger.newId(),
         type: type.name,
         tenant,
         ...(key === undefined ? {} : { key, hash }),
@@ -213,7 +213,7 @@ export const make = (ledger: Ledger, admission: Admission): FrontDesk["Service"]
       for (let i = 0; i < payloads.length; i++) {
         const prepared = prepare(type, payloads[i], `payloads[${i}]`)
         if (!("value" in prepared)) return Effect.fail(prepared)
-        const id = newId()
+        const id = ledger.newId()
         tasks.push({ id, type: type.name, tenant, ...extra, payload: prepared.value, at })
         decoded.push(prepared.decoded)
         tickets.push(ticketOf(id, type.name, at, false))

@@ -78,6 +78,11 @@ export interface Options<R = never> {
    * once it is durable.
    */
   readonly onAccept?: ((task: Accepted) => void) | undefined
+  /**
+   * Put before every ticket id of this pipeline (0..32 of `[A-Za-z0-9_.-]`; default none): a
+   * partitioned pipeline (see `@mailroom/cluster`) routes a ticket to its partition by it.
+   */
+  readonly idPrefix?: string | undefined
 }
 
 /** A running pipeline. */
@@ -148,6 +153,10 @@ export const make = Effect.fnUntraced(function*<R = never>(
   const bad = positiveInteger("maxLogBatch", maxLogBatch) ?? positiveInteger("retainFinal", retainFinal) ??
     positiveInteger("snapshot.maxFacts", maxFacts)
   if (bad) return yield* bad
+  const idPrefix = options.idPrefix ?? ""
+  if (typeof idPrefix !== "string" || !/^[A-Za-z0-9_.-]{0,32}$/.test(idPrefix)) {
+    return yield* new InvalidTaskConfig({ option: "idPrefix", value: String(idPrefix), expected: "0..32 of [A-Za-z0-9_.-]" })
+  }
   const commitInterval = duration("commitInterval", options.commitInterval, 0)
   if (commitInterval instanceof InvalidTaskConfig) return yield* commitInterval
   const snapshotInterval = duration("snapshot.interval", snapshotOptions?.interval, 60_000)
@@ -177,7 +186,8 @@ export const make = Effect.fnUntraced(function*<R = never>(
     commitInterval,
     snapshot: snapshotOptions === undefined ? undefined : { interval: snapshotInterval, maxFacts },
     loseReport: options.loseReport,
-    onAccept: options.onAccept
+    onAccept: options.onAccept,
+    idPrefix
   })
   const replayed = yield* ledger.load()
   ledger.onFinal = (id) => guard.release([id])

@@ -26,7 +26,7 @@ import { Cause, Context, Effect, Exit, Fiber, Result, Schedule, Semaphore } from
 import type { Scope } from "effect"
 import { Target } from "@mailroom/scheduler"
 import type { Guard } from "./Idempotency.js"
-import { newId, prepare } from "./internal/intake.js"
+import { prepare } from "./internal/intake.js"
 import type { Ledger, TaskRecord } from "./internal/ledger.js"
 import { type AcceptedTask, encodeOutput, hashPayload } from "./internal/log.js"
 import { InvalidPayload, InvalidSpawn, TaskTimeout, UnknownTaskType } from "./TaskError.js"
@@ -167,7 +167,7 @@ class RunContext implements TaskType.TaskContext {
         const prepared = prepare(type, payloads[i], `payloads[${i}]`)
         if (!("value" in prepared)) return Effect.fail(prepared)
         tasks.push({
-          id: newId(),
+          id: ledger.newId(),
           type: type.name,
           tenant: parent.tenant,
           key: keys?.[i] ?? `#${this.spawned + i}`,

@@ -155,4 +155,21 @@ describe("Admission, Backlog and Autoscaler", () => {
     assert.strictEqual(Autoscaler.decide(2, 0, bounds, 4), 2)
     assert.strictEqual(Autoscaler.decide(4, 8, bounds, 4), 4)
   })
+
+  it.effect("the high-water mark counts tasks accepted elsewhere (other partitions); ids carry the pipeline's prefix", () =>
+    Effect.gen(function*() {
+      let elsewhere = 0
+      const Work = TaskType.makeUnsafe({ name: "work", payload: Job, handler: () => Effect.never, timeout: "1 hour" })
+      const p = yield* Pipeline.make({ types: [Work], reconciler: false, idPrefix: "p07.", admission: { highWater: 10, elsewhere: () => elsewhere } })
+      const first = yield* p.frontDesk.submit(Work, { n: 1 })
+      assert.isTrue(first.id.startsWith("p07."))
+      assert.strictEqual(first.id.length, 4 + 22)
+      elsewhere = 9
+      const refused = yield* Effect.flip(p.frontDesk.submit(Work, { n: 2 }))
+      assert.strictEqual(refused._tag, "Overloaded")
+      elsewhere = 8
+      yield* p.frontDesk.submit(Work, { n: 3 })
+      const bad = yield* Effect.flip(Pipeline.make({ types: [Work], idPrefix: "no spaces" }))
+      assert.strictEqual(bad._tag, "InvalidTaskConfig")
+    }).pipe(Effect.scoped, Effect.provide(env())))
 })

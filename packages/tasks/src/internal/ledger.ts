@@ -31,6 +31,7 @@ import { Journal, Replay, Snapshot, Upcast } from "@mailroom/persistence"
 import { CorruptLog, IdempotencyConflict, LogOwnershipLost, PipelineClosed } from "../TaskError.js"
 import type * as TaskType from "../TaskType.js"
 import { isFinal, type Status, type TaskStatus } from "../Ticket.js"
+import { newId } from "./intake.js"
 import {
   ACCEPTED,
   type AcceptedTask,
@@ -154,6 +155,8 @@ export interface LedgerOptions {
   /** Fault injection for tests: answer true to drop a status report (as if the message got lost). */
   readonly loseReport: ((id: string, status: Status) => boolean) | undefined
   readonly onAccept: ((task: Accepted) => void) | undefined
+  /** Put before every task id this pipeline makes (a cluster routes tickets by it). */
+  readonly idPrefix: string
 }
 
 /** Separates the parts of a scoped idempotency key (never in a tenant or type name). */
@@ -237,6 +240,11 @@ export class Ledger {
     this.runFork = Effect.runForkWith(context)
     this.snapshots = snapshots
     this.lastSnapshotAt = this.mono()
+  }
+
+  /** A new task id: the pipeline's prefix and 128 random bits. */
+  newId(): string {
+    return this.options.idPrefix + newId()
   }
 
   /** Wall-clock epoch ms: timestamps that are logged and shown, never durations. */
