@@ -92,7 +92,7 @@ const bareReplay = (file: string, allColumns = false) => {
 
 export const replayAndRecovery = async (rounds: number): Promise<Array<Figure>> => {
   const file = join(tmpdir(), `mailroom-bench-${process.pid}-replay.db`)
-  const remove = () => ["", "-wal", "-shm"].forEach((s) => rmSync(file + s, { force: true }))
+  const remove = () => ["", "-wal", "-shm", "-lock"].forEach((s) => rmSync(file + s, { force: true }))
   remove()
   try {
     const seedStarted = performance.now()
