@@ -2,134 +2,269 @@
 /**
  * `mailroom`: the command line of the Mailroom demos.
  *
- *   mailroom start [--duration s] [--rate n] [--data dir] [--port n] [--memory]   the shop demo
- *   mailroom submit --item tea=2 [--item mug=1] [--customer c] [--key k] [--url]  POST an order
- *   mailroom status <ticket> [--url]                                              a ticket's status
- *   mailroom journal streams [--db file] [--limit n]                              streams in a journal
- *   mailroom journal show <stream> [--db file]                                    one stream's events
- *   mailroom replay <tickets|balances> [--db file]                                rebuild a projection
- *   mailroom bench [--no-run]                                                     benchmarks + tables
+ *   mailroom start [shop flags]                                     the shop demo, in the foreground
+ *   mailroom submit --item tea=2 [--item mug=1] [--customer c] [--key k] [--url u] [--timeout s]
+ *   mailroom status <ticket> [--url u] [--timeout s]                a ticket's status
+ *   mailroom journal streams [--db file] [--limit n]                streams in a journal
+ *   mailroom journal show <stream> [--db file] [--from v] [--limit n]   one stream's events
+ *   mailroom replay <tickets|balances> [--db file] [--progress]     rebuild a projection
+ *   mailroom bench [--no-run]                                       benchmarks + tables
  *
- * Errors are one line (`mailroom: ...`) and exit code 1.
+ * Every failure is one line on stderr (`mailroom: ...`) and exit code 1 (see `Failure.ts`);
+ * everything printed from a journal or the shop is escaped (see `Display.ts`).
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Option } from "effect"
-import { Argument, CliError, Command, Flag } from "effect/cli"
+import { Effect, Option } from "effect"
+import { Argument, CliOutput, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { accessSync, constants, existsSync, mkdirSync } from "node:fs"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Bench from "./Bench.js"
+import { shellArg } from "./Display.js"
+import * as Failure from "./Failure.js"
 import { fail } from "./Failure.js"
 import * as JournalFile from "./Journal.js"
+import * as Output from "./Output.js"
+import * as Progress from "./Progress.js"
 import * as Replay from "./Replay.js"
 import * as Shop from "./Shop.js"
 
+const defaultUrl = "http://127.0.0.1:4000"
+
+const atLeast = (min: number) => (n: number) => n >= min
+const atLeastText = (min: number) => () => `must be at least ${min}`
+
 const url = Flag.String("url").pipe(
-  Flag.withDescription("the running shop (default http://127.0.0.1:4000)"),
-  Flag.withDefault("http://127.0.0.1:4000")
+  Flag.withDescription(`address of the running shop's front desk (default ${defaultUrl})`),
+  Flag.withDefault(defaultUrl)
 )
-const db = Flag.String("db").pipe(
-  Flag.withDescription("journal file (default .mailroom-data/shop.db; replay balances: .mailroom-data/bank.db)"),
-  Flag.optional
+const timeout = Flag.Finite("timeout").pipe(
+  Flag.withDescription("seconds to wait for the shop's answer (default 10)"),
+  Flag.filter((n) => n > 0, () => "must be more than 0 seconds"),
+  Flag.withDefault(10)
 )
 
 /** Where the built shop program is, next to this package. */
 export const shopMain = fileURLToPath(new URL("../../shop/dist/main.js", import.meta.url))
 
+/** Makes sure the data folder exists and is writable before the shop starts in it. */
+const dataFolder = (dir: string) =>
+  Effect.try({
+    try: () => {
+      mkdirSync(dir, { recursive: true })
+      accessSync(dir, constants.W_OK)
+    },
+    catch: (e) =>
+      fail(`cannot use the data folder ${dir}: ${(e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e))} (pass --data with a writable folder, or --memory)`)
+  })
+
+/** Runs the shop as a child process; interrupting the command (Ctrl-C) stops it and waits for it to exit. */
+const runShop = (args: ReadonlyArray<string>) =>
+  Effect.callback<number | null, Failure.CommandFailed>((resume) => {
+    const child = spawn(process.execPath, [shopMain, ...args], { stdio: "inherit" })
+    child.on("error", (e) => resume(Effect.fail(fail(`cannot start the shop: ${e.message}`))))
+    child.on("exit", (code) => resume(Effect.succeed(code)))
+    return Effect.callback<void>((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done(Effect.void)
+      child.once("exit", () => done(Effect.void))
+      child.kill("SIGINT")
+    })
+  })
+
 const start = Command.make("start", {
-  duration: Flag.Finite("duration").pipe(Flag.withDescription("seconds to run; 0 = until Ctrl-C (shop default 30)"), Flag.optional),
-  rate: Flag.Finite("rate").pipe(Flag.withDescription("peak orders/s of the load generator (shop default 900)"), Flag.optional),
-  data: Flag.String("data").pipe(Flag.withDescription("data folder (shop default .mailroom-data)"), Flag.optional),
-  port: Flag.Int("port").pipe(Flag.withDescription("HTTP port (shop default 4000)"), Flag.optional),
-  memory: Flag.Boolean("memory").pipe(Flag.withDescription("journal in memory"), Flag.withDefault(false))
+  duration: Flag.Finite("duration").pipe(
+    Flag.withDescription("seconds to run; 0 runs until Ctrl-C (default 30)"),
+    Flag.filter(atLeast(0), atLeastText(0)),
+    Flag.optional
+  ),
+  rate: Flag.Finite("rate").pipe(
+    Flag.withDescription("peak orders per second of the load generator; 0 turns it off (default 900)"),
+    Flag.filter(atLeast(0), atLeastText(0)),
+    Flag.optional
+  ),
+  data: Flag.String("data").pipe(Flag.withDescription("folder of the SQLite journal, created on first run (default ./.mailroom-data)"), Flag.optional),
+  memory: Flag.Boolean("memory").pipe(Flag.withDescription("keep the journal in memory instead of the data folder"), Flag.withDefault(false)),
+  port: Flag.Int("port").pipe(
+    Flag.withDescription("HTTP port of the front desk and dashboard, 0 = any free port (default 4000)"),
+    Flag.filter((n) => n >= 0 && n <= 65535, () => "must be 0..65535"),
+    Flag.optional
+  ),
+  host: Flag.String("host").pipe(Flag.withDescription("interface to listen on (default 127.0.0.1)"), Flag.optional),
+  highWater: Flag.Int("high-water").pipe(
+    Flag.withDescription("backlog (unfinished orders) past which the front desk answers 429 (default 3000)"),
+    Flag.filter(atLeast(1), atLeastText(1)),
+    Flag.optional
+  ),
+  tenantRate: Flag.Finite("tenant-rate").pipe(
+    Flag.withDescription("orders per second one customer may place, fractions allowed; 0 = no limit (default 20)"),
+    Flag.filter(atLeast(0), atLeastText(0)),
+    Flag.optional
+  ),
+  maxWorkers: Flag.Int("max-workers").pipe(
+    Flag.withDescription("largest warehouse pool the autoscaler may grow to (default 8)"),
+    Flag.filter(atLeast(1), atLeastText(1)),
+    Flag.optional
+  ),
+  adminToken: Flag.String("admin-token").pipe(
+    Flag.withDescription("token for the shop's /metrics and /admin/* (default: $MAILROOM_ADMIN_TOKEN; none = those answer 401)"),
+    Flag.optional
+  )
 }, (f) =>
   Effect.gen(function*() {
     if (!existsSync(shopMain)) return yield* fail(`the shop is not built (${shopMain} is missing): run \`npx nx run shop:build\``)
+    if (!f.memory) yield* dataFolder(resolve(Option.getOrElse(f.data, () => ".mailroom-data")))
     const args: Array<string> = []
-    if (Option.isSome(f.duration)) args.push("--duration", String(f.duration.value))
-    if (Option.isSome(f.rate)) args.push("--rate", String(f.rate.value))
-    if (Option.isSome(f.data)) args.push("--data", f.data.value)
-    if (Option.isSome(f.port)) args.push("--port", String(f.port.value))
+    const pass = (name: string, value: Option.Option<string | number>) => {
+      if (Option.isSome(value)) args.push(`--${name}`, String(value.value))
+    }
+    pass("duration", f.duration)
+    pass("rate", f.rate)
+    pass("data", f.data)
+    pass("port", f.port)
+    pass("host", f.host)
+    pass("high-water", f.highWater)
+    pass("tenant-rate", f.tenantRate)
+    pass("max-workers", f.maxWorkers)
+    pass("admin-token", f.adminToken)
     if (f.memory) args.push("--memory")
-    const code = yield* Effect.callback<number | null>((resume) => {
-      const child = spawn(process.execPath, [shopMain, ...args], { stdio: "inherit" })
-      child.on("exit", (c) => resume(Effect.succeed(c)))
-      return Effect.sync(() => void child.kill("SIGINT"))
-    })
+    // The shop prints its own one-line error when it fails; its exit code becomes ours.
+    const code = yield* runShop(args)
     if (code !== 0 && code !== 130 && code !== null) process.exitCode = code
-  })).pipe(Command.withDescription("run the shop demo (load generator, live summary, dashboard); Ctrl-C stops it"))
-
-const submit = Command.make("submit", {
-  item: Flag.String("item").pipe(Flag.withDescription("sku=qty, repeat for more items (e.g. --item tea=2 --item mug=1)"), Flag.atLeast(1)),
-  customer: Flag.String("customer").pipe(Flag.withDescription("who orders (default cli)"), Flag.withDefault("cli")),
-  key: Flag.String("key").pipe(Flag.withDescription("Idempotency-Key: the same key returns the same ticket"), Flag.optional),
-  url
-}, (f) =>
-  Effect.gen(function*() {
-    const lines = yield* Shop.parseItems(f.item)
-    const r = yield* Shop.submit(f.url, { customer: f.customer, lines }, Option.getOrUndefined(f.key))
-    yield* Console.log(`${r.duplicate ? "already accepted" : "accepted"}: ${Shop.line(r.ticket)}`)
-    yield* Console.log(`follow it: mailroom status ${r.ticket.id}   (or GET ${f.url}${r.location})`)
-  }).pipe(Effect.provide(FetchHttpClient.layer))).pipe(Command.withDescription("submit an order to a running shop and print its ticket"))
-
-const status = Command.make("status", {
-  ticket: Argument.String("ticket").pipe(Argument.withDescription("the ticket id (t-...)")),
-  url
-}, (f) =>
-  Effect.flatMap(Shop.status(f.url, f.ticket), (t) => Console.log(Shop.line(t))).pipe(Effect.provide(FetchHttpClient.layer))).pipe(
-    Command.withDescription("print a ticket's current status")
+  })).pipe(
+    Command.withDescription(
+      "run the shop demo in the foreground: load generator, live summary, dashboard and the HTTP front desk that submit and status talk to; Ctrl-C stops it (anything unfinished is finished on the next start). The flags are the shop's own."
+    ),
+    Command.withExamples([
+      { command: "mailroom start --duration 0 --rate 0", description: "run until Ctrl-C, no generated load: only what you submit" },
+      { command: "mailroom start --memory --port 0", description: "a throw-away run on any free port" }
+    ])
   )
 
-const dbFile = (given: Option.Option<string>, fallback: string) =>
-  Option.isSome(given) ? resolve(given.value) : resolve(".mailroom-data", fallback)
+const submit = Command.make("submit", {
+  item: Flag.String("item").pipe(
+    Flag.withDescription("sku=qty, repeat for more lines (e.g. --item tea=2 --item mug=1); the shop takes skus of a-z, 0-9 and - and quantities 1..99"),
+    Flag.atLeast(1)
+  ),
+  customer: Flag.String("customer").pipe(Flag.withDescription("who orders (default cli)"), Flag.withDefault("cli")),
+  key: Flag.String("key").pipe(
+    Flag.withDescription("Idempotency-Key: sending the same order with the same key again answers the first ticket instead of placing a second order"),
+    Flag.optional
+  ),
+  url,
+  timeout
+}, (f) =>
+  Effect.gen(function*() {
+    const base = yield* Shop.parseUrl(f.url)
+    const lines = yield* Shop.parseItems(f.item)
+    const r = yield* Shop.submit({ url: base, timeout: f.timeout }, { customer: f.customer, lines }, Option.getOrUndefined(f.key))
+    yield* Output.line(`${r.duplicate ? "already accepted" : "accepted"}: ${Shop.line(r.ticket)}`)
+    yield* Output.line(`follow it: ${Shop.statusCommand(r.ticket.id, base, defaultUrl)}   (or GET ${base}${r.location})`)
+  }).pipe(Effect.provide(FetchHttpClient.layer))).pipe(
+    Command.withDescription("submit an order to a running shop (POST /orders) and print its ticket"),
+    Command.withExamples([{ command: "mailroom submit --item tea=2 --item mug=1 --customer ada --key order-42", description: "two lines, retry-safe" }])
+  )
+
+const status = Command.make("status", {
+  ticket: Argument.String("ticket").pipe(
+    Argument.withDescription("the ticket id `mailroom submit` printed (an opaque id; one that starts with - goes after --)")
+  ),
+  url,
+  timeout
+}, (f) =>
+  Effect.gen(function*() {
+    const base = yield* Shop.parseUrl(f.url)
+    const t = yield* Shop.status({ url: base, timeout: f.timeout }, f.ticket)
+    yield* Output.line(Shop.line(t))
+  }).pipe(Effect.provide(FetchHttpClient.layer))).pipe(
+    Command.withDescription("print a ticket's current status (GET /tickets/<id>): accepted, dispatched, running, retrying, succeeded or failed")
+  )
+
+/** The journal file of a command, and how to make it when it is missing. */
+const journalLayer = (given: Option.Option<string>, fallback: "shop.db" | "bank.db") => {
+  const file = Option.isSome(given) ? resolve(given.value) : resolve(".mailroom-data", fallback)
+  return JournalFile.layer(file, {
+    missingHint: fallback === "shop.db"
+      ? "run `mailroom start` first, or pass --db"
+      : "run the bank demo (`npm run bank`) first, or pass --db",
+    dbArg: Option.isSome(given) ? ` --db ${shellArg(file)}` : ""
+  })
+}
+
+const shopDb = Flag.String("db").pipe(
+  Flag.withDescription("journal file (default .mailroom-data/shop.db, the shop's; the bank's is .mailroom-data/bank.db)"),
+  Flag.optional
+)
 
 const streams = Command.make("streams", {
-  db,
-  limit: Flag.Int("limit").pipe(Flag.withDescription("show at most this many streams, newest first (default 30)"), Flag.withDefault(30))
-}, (f) => {
-  const file = dbFile(f.db, "shop.db")
-  return Effect.gen(function*() {
-    const r = yield* JournalFile.streams(f.limit)
-    yield* Console.log(`${file}: ${r.count} streams, ${r.total} events${r.count > r.rows.length ? ` (newest ${r.rows.length} shown)` : ""}`)
-    for (const s of r.rows) yield* Console.log(`  ${s.name.padEnd(40)} ${String(s.events).padStart(6)} events  last ${s.last} @${s.position}`)
-  }).pipe(Effect.provide(JournalFile.layer(file)))
-}).pipe(Command.withDescription("list the streams of a journal"))
+  db: shopDb,
+  limit: Flag.Int("limit").pipe(
+    Flag.withDescription("show at most this many streams, the most recently written first (default 30)"),
+    Flag.filter(atLeast(1), atLeastText(1)),
+    Flag.withDefault(30)
+  )
+}, (f) => JournalFile.printStreams(f.limit).pipe(Effect.provide(journalLayer(f.db, "shop.db")))).pipe(
+  Command.withDescription(
+    "list the streams of a journal with their event counts and last event type, the most recently written first (the shop's: shop-orders, shop-warehouse; the bank's: account-<id>, sagas:transfer, saga:transfer:<id>)"
+  )
+)
 
 const show = Command.make("show", {
-  stream: Argument.String("stream").pipe(Argument.withDescription("stream name (see `mailroom journal streams`)")),
-  db
-}, (f) => {
-  const file = dbFile(f.db, "shop.db")
-  return Effect.gen(function*() {
-    const events = yield* JournalFile.show(f.stream)
-    yield* Console.log(`${f.stream} (${events.length} events)`)
-    for (const e of events) {
-      yield* Console.log(`  v${e.version} @${e.position}  ${e.type} (schema v${e.schemaVersion}, id ${e.id})  ${JSON.stringify(e.data)}`)
-    }
-  }).pipe(Effect.provide(JournalFile.layer(file)))
-}).pipe(Command.withDescription("print the events of one stream"))
+  stream: Argument.String("stream").pipe(Argument.withDescription("stream name, e.g. shop-orders (list them with `mailroom journal streams`)")),
+  db: shopDb,
+  from: Flag.Int("from").pipe(
+    Flag.withDescription("first stream version to show (default 1)"),
+    Flag.filter(atLeast(1), atLeastText(1)),
+    Flag.withDefault(1)
+  ),
+  limit: Flag.Int("limit").pipe(
+    Flag.withDescription("most events to show (default 100); a last line says how many more there are and the command that shows them"),
+    Flag.filter(atLeast(1), atLeastText(1)),
+    Flag.withDefault(100)
+  )
+}, (f) => JournalFile.show(f.stream, f.from, f.limit).pipe(Effect.provide(journalLayer(f.db, "shop.db")))).pipe(
+  Command.withDescription(
+    "print the events of one stream: version, global position, type, schema version, id and data (JSON), printed as they are read"
+  ),
+  Command.withExamples([
+    { command: "mailroom journal show shop-orders", description: "the first 100 events of the shop's request log (TasksAccepted, TasksProgressed)" },
+    { command: "mailroom journal show shop-orders --from 101 --limit 50", description: "the next 50" }
+  ])
+)
 
 const journal = Command.make("journal").pipe(
-  Command.withDescription("look into a journal file"),
+  Command.withDescription("look into a journal file (opened read-only: safe beside a running app)"),
   Command.withSubcommands([streams, show])
 )
 
 const replay = Command.make("replay", {
   projection: Argument.Literals("projection", ["tickets", "balances"]).pipe(
-    Argument.withDescription("tickets (shop.db) or balances (bank.db)")
+    Argument.withDescription(
+      "tickets: the shop's orders by status and the oldest unfinished one, from its request log (stream shop-orders: TasksAccepted, TasksProgressed; default --db .mailroom-data/shop.db). balances: the bank's accounts and their total (streams account-<id>: Opened, Debited, Credited; default --db .mailroom-data/bank.db)"
+    )
   ),
-  db
+  db: Flag.String("db").pipe(
+    Flag.withDescription("journal file (default .mailroom-data/shop.db for tickets, .mailroom-data/bank.db for balances)"),
+    Flag.optional
+  ),
+  progress: Flag.Boolean("progress").pipe(
+    Flag.withDescription("report events read / total on stderr every second (always on when stderr is a terminal)"),
+    Flag.withDefault(false)
+  )
 }, (f) => {
   const name = f.projection as Replay.Name
-  const file = dbFile(f.db, Replay.projections[name])
   return Effect.gen(function*() {
-    const lines = yield* Replay.run(name)
-    yield* Console.log(`${name} from ${file}:`)
-    for (const l of lines) yield* Console.log(l)
-  }).pipe(Effect.provide(JournalFile.layer(file)))
-}).pipe(Command.withDescription("rebuild a projection from zero by replaying the journal, and print it"))
+    const { file } = yield* JournalFile.JournalFile
+    const lines = yield* Replay.run(name, { progress: Progress.mode(f.progress) })
+    yield* Output.line(`${name} from ${file}:`)
+    yield* Output.lines(lines)
+  }).pipe(Effect.provide(journalLayer(f.db, Replay.projections[name])))
+}).pipe(
+  Command.withDescription(
+    "rebuild a projection from zero by replaying the journal (in memory; the file is not written) and print it; a journal without the projection's events is named the wrong one"
+  )
+)
 
 const bench = Command.make("bench", {
   noRun: Flag.Boolean("no-run").pipe(Flag.withDescription("only print the tables of the last results"), Flag.withDefault(false))
@@ -138,23 +273,26 @@ const bench = Command.make("bench", {
     const root = Bench.findRoot(fileURLToPath(new URL(".", import.meta.url)))
     if (root === undefined) return yield* fail("cannot find the repository root (nx.json) above the mailroom command")
     if (!f.noRun) yield* Bench.runAll(root)
-    for (const l of yield* Bench.tables(root)) yield* Console.log(l)
-  })).pipe(Command.withDescription(`run every benchmark (npx nx run-many -t bench) and print the comparison tables from bench-results/`))
+    yield* Output.lines(yield* Bench.tables(root))
+  })).pipe(
+    Command.withDescription(
+      "run every benchmark (npx nx run-many -t bench --parallel=1, from the repository root), then print the comparison tables from bench-results/*.json"
+    )
+  )
 
 const mailroom = Command.make("mailroom").pipe(
-  Command.withDescription("Mailroom: asynchronous work on Effect — demos and tools"),
+  Command.withDescription("Mailroom: asynchronous work on Effect — run the shop demo, follow its tickets, look into journals, replay projections, run the benchmarks"),
   Command.withSubcommands([start, submit, status, journal, replay, bench])
 )
 
+// Output the reader closed early (`mailroom --help | head`) is not worth a stack trace.
+process.stdout.on("error", () => undefined)
 
 mailroom.pipe(
   Command.run({ version: "0.1.0" }),
-  Effect.catch((error) =>
-    Effect.sync(() => {
-      if (!CliError.isCliError(error)) console.error(`mailroom: ${error instanceof Error ? error.message : String(error)}`)
-      process.exitCode = 1
-    })
-  ),
+  Effect.provide(Output.layer),
+  Effect.provide(CliOutput.layerPresenter(Failure.presenter)),
   Effect.provide(NodeServices.layer),
+  Effect.catchCause(Failure.report),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )
