@@ -20,6 +20,7 @@ import {
   Count,
   Counted,
   Crash,
+  FlakyStart,
   Deposit,
   Forget,
   Item,
@@ -52,7 +53,8 @@ const Entities = Layer.mergeAll(
   ShardedActor.layer(Batcher),
   ShardedActor.layer(SlowBox),
   ShardedActor.layer(SelfTeller),
-  ShardedActor.layer(Parent)
+  ShardedActor.layer(Parent),
+  ShardedActor.layer(FlakyStart)
 )
 const Live = Entities.pipe(Layer.provideMerge(TestRunner.layer), Layer.provide(ActorSystem.layer()))
 
@@ -131,6 +133,15 @@ describe("ShardedActor", () => {
       expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("handled the request Forget without replying")
       // The actor goes on.
       expect(yield* ref.ask(new Balance())).toBe(0)
+    })))
+
+  it.live("an initial() that throws fails the message that started the entity; the next one starts it", () =>
+    run(Effect.gen(function*() {
+      const ref = yield* ShardedActor.ref(FlakyStart, "f")
+      const error = yield* Effect.flip(ref.ask(new Ping(), { timeout: "2 seconds" }))
+      expect(error).toMatchObject({ _tag: "HandlerFailed", actor: "FlakyStart/f", messageTag: "Ping" })
+      expect(error.message).toContain("no initial state today")
+      expect(yield* ref.ask(new Ping(), { timeout: "2 seconds" })).toBe(1)
     })))
 
   it.live("restart: fresh state after the backoff; past maxRestarts the actor stops", () =>

@@ -266,3 +266,22 @@ export const Till = ShardedActor.entity(
   }),
   { persisted: ["Charge", "Deposit"] }
 )
+
+/** A behavior whose `initial()` throws the first `failures` times it is called. */
+export const flakyStart = { failures: 1 }
+export const FlakyStart = ShardedActor.entity(
+  "FlakyStart",
+  Actor.behavior(Actor.protocol(Ping), {
+    initial: () => {
+      if (flakyStart.failures > 0) {
+        flakyStart.failures--
+        throw new Error("no initial state today")
+      }
+      return 0
+    },
+    receive: (n, msg, ctx) => {
+      ctx.reply(msg, n + 1)
+      return Effect.succeed(n + 1)
+    }
+  })
+)

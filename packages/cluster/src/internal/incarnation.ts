@@ -267,9 +267,18 @@ export const start = Effect.fnUntraced(function*(config: Config) {
 
   // ---- lifecycle ----
 
-  const begin: Effect.Effect<boolean> = Effect.suspend(() => {
+  /**
+   * Starts an incarnation; false when it did not start. From the loop (`first`: the message
+   * that starts it), an `initial()` that throws answers that message with the failure, and the
+   * next message tries again.
+   */
+  const begin = (first: boolean): Effect.Effect<boolean> => Effect.suspend(() => {
+    try {
+      state = behavior.initial()
+    } catch (defect) {
+      return Effect.as(failStart(defect, first), false)
+    }
     started = true
-    state = behavior.initial()
     const onStart = behavior.onStart
     if (onStart === undefined) return Effect.succeed(true)
     return Effect.flatMap(guard(() => onStart(state, ctx), "onStart"), (exit) => {
@@ -280,6 +289,16 @@ export const start = Effect.fnUntraced(function*(config: Config) {
       return Effect.map(failed(classify(exit.cause), []), () => started)
     })
   })
+
+  const failStart = (defect: unknown, answerFirst: boolean): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      stats.failures++
+      const detail = `initial() failed: ${Supervision.describe({ _tag: "Defect", defect })}`
+      const first = answerFirst && size() > 0 ? queue[head] : undefined
+      if (first?._tag !== "Item") return Effect.logError(`${path}: ${detail}`)
+      shift()
+      return deadLetter(first, "HandlerFailed", detail)
+    })
 
   /**
    * Ends the incarnation: the messages waiting at this moment are answered `ActorStopped`
@@ -351,7 +370,7 @@ export const start = Effect.fnUntraced(function*(config: Config) {
             return yield* end({ _tag: "Failed", detail: `${detail} (restart gave up: backoff schedule ended)` })
           }
           started = false
-          if (!(yield* begin)) {
+          if (!(yield* begin(false))) {
             if (redeliver !== undefined) yield* deadLetter(redeliver, "ActorStopped", undefined)
             return
           }
@@ -406,7 +425,7 @@ export const start = Effect.fnUntraced(function*(config: Config) {
         yield* end({ _tag: "Stopped" })
         continue
       }
-      if (!started && !(yield* begin)) continue
+      if (!started && !(yield* begin(true))) continue
       if (first._tag === "Terminated") {
         shift()
         yield* onTerminated(first.signal)
@@ -416,6 +435,21 @@ export const start = Effect.fnUntraced(function*(config: Config) {
       while (items.length < maxBatch && size() > 0 && queue[head]!._tag === "Item") items.push(shift() as Item)
       yield* handle(items)
     }
+  })
+
+  // The loop must outlive any bug outside the behavior's own code (which `guard` already
+  // contains): otherwise every caller of this entity would wait forever. Answer what was being
+  // handled with the defect and start over with a fresh incarnation.
+  const resilient: Effect.Effect<never> = Effect.catchCause(loop, (cause) => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+    const interrupted = current
+    current = []
+    started = false
+    for (const item of interrupted) complete(item, Exit.die(Cause.squash(cause)))
+    return Effect.andThen(
+      Effect.logError(`sharded actor ${path} failed outside its handlers; starting a new incarnation`, cause),
+      Effect.suspend(() => resilient)
+    )
   })
 
   // Passivation or a rebalance closes the activation's scope: the incarnation ends like a
@@ -438,7 +472,7 @@ export const start = Effect.fnUntraced(function*(config: Config) {
     })
   )
   stats.active++
-  yield* Effect.forkIn(loop, scope)
+  yield* Effect.forkIn(resilient, scope)
 
   return {
     /** Hands a cluster request to the incarnation; the returned effect ends with its reply. */
