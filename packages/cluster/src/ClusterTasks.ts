@@ -155,7 +155,7 @@ export interface ClusterTasks<R = never> {
   readonly partitionBy: "work" | "tenant"
   readonly options: Options<R>
   readonly types: ReadonlyMap<string, TaskType.Any>
-  readonly entity: Entity.Entity<string, (typeof rpcs)[number]>
+  readonly entity: Entity.Entity<`Tasks.${string}`, (typeof rpcs)[number]>
   readonly boardInterval: number
   readonly boardTable: string
   /** Set when the options are invalid: `layer` and `client` fail with it. */
