@@ -269,7 +269,7 @@ const progressedFast = (data: unknown): ReadonlyArray<Report> | undefined => {
   const d = data as { at?: unknown; facts?: unknown }
   if (!isNum(d.at) || !Array.isArray(d.facts)) return undefined
   const facts = d.facts as Array<unknown>
-  const out: Array<Report> = new Array(facts.length)
+  const out: Array<Report> = []
   for (let i = 0; i < facts.length; i++) {
     const f = facts[i] as Array<unknown>
     if (!Array.isArray(f) || !isStr(f[1]) || !isNum(f[2])) return undefined
@@ -277,21 +277,21 @@ const progressedFast = (data: unknown): ReadonlyArray<Report> | undefined => {
       case "dispatched":
       case "running":
         if (f.length !== 3) return undefined
-        out[i] = { kind: f[0], id: f[1], attempt: f[2] }
+        out.push({ kind: f[0], id: f[1], attempt: f[2] })
         break
       case "succeeded":
       case "waiting":
         if (f.length !== 4) return undefined
-        out[i] = { kind: f[0], id: f[1], attempt: f[2], output: f[3] }
+        out.push({ kind: f[0], id: f[1], attempt: f[2], output: f[3] })
         break
       case "retrying":
         if (f.length !== 5 || !isStr(f[3]) || !isNum(f[4])) return undefined
-        out[i] = { kind: f[0], id: f[1], attempt: f[2], error: f[3], retryAt: f[4] }
+        out.push({ kind: f[0], id: f[1], attempt: f[2], error: f[3], retryAt: f[4] })
         break
       case "failed":
       case "compensated":
         if (f.length !== 4 || !isStr(f[3])) return undefined
-        out[i] = { kind: f[0], id: f[1], attempt: f[2], error: f[3] }
+        out.push({ kind: f[0], id: f[1], attempt: f[2], error: f[3] })
         break
       default:
         return undefined
