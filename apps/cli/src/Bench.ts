@@ -28,9 +28,19 @@ export const runAll = (root: string) =>
   Effect.callback<void, ReturnType<typeof fail>>((resume) => {
     const child = spawn("npx", ["nx", "run-many", "-t", "bench", "--parallel=1", "--output-style=stream"], { cwd: root, stdio: "inherit" })
     child.on("error", (e) => resume(Effect.fail(fail(`cannot run the benchmarks: ${e.message}`))))
-    child.on("exit", (code) =>
-      resume(code === 0 ? Effect.void : Effect.fail(fail(`the benchmarks failed (nx exited with ${code}); tables below are from the last good results`))))
-    return Effect.sync(() => void child.kill("SIGINT"))
+    child.on("exit", (code, signal) =>
+      resume(
+        code === 0 ? Effect.void : Effect.fail(fail(
+          `the benchmarks failed (nx ${code === null ? `was stopped by ${signal}` : `exited with ${code}`}; its output is above); ` +
+            "`mailroom bench --no-run` prints the tables of the last results"
+        ))
+      ))
+    // Interrupted (Ctrl-C): stop nx and wait for it, so nothing keeps running after the command ends.
+    return Effect.callback<void>((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done(Effect.void)
+      child.once("exit", () => done(Effect.void))
+      child.kill("SIGINT")
+    })
   })
 
 const fmt = (v: unknown): string => {
@@ -97,5 +107,5 @@ export const tables = (root: string) =>
       }
       return out
     },
-    catch: (e) => fail(`cannot read the benchmark results: ${String(e)}`)
+    catch: (e) => fail(`cannot read the benchmark results: ${e instanceof Error ? e.message : String(e)}`)
   })

@@ -74,7 +74,8 @@ export const presenter: CliOutput.Presenter = {
     if (unknown.length === 1) phrases.unshift(describe(unknown[0]!, command))
     if (unknown.length > 1) phrases.unshift(`unknown flags ${[...new Set(unknown.map((e) => field(e.option)))].join(", ")} for ${command}`)
     const takesValue = event.commandPath.at(-1) === "status" || event.commandPath.at(-1) === "show"
-    const dashed = takesValue && event.errors.some((e) => e._tag === "UnrecognizedOption")
+    // Only when no unknown flag looks like a typo of a real one (those come with suggestions).
+    const dashed = takesValue && unknown.length > 0 && unknown.every((e) => e.suggestions.length === 0)
       ? `; a ${event.commandPath.at(-1) === "status" ? "ticket id" : "stream name"} that starts with - goes after --: ${command} -- <${
         event.commandPath.at(-1) === "status" ? "ticket" : "stream"
       }>`

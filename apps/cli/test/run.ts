@@ -31,8 +31,8 @@ export const mailroom = (
     child.stderr.on("data", (d: Buffer) => void err.push(d))
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
-      reject(new Error(`mailroom ${args.join(" ")} did not finish within ${options.timeout ?? 30_000} ms`))
-    }, options.timeout ?? 30_000)
+      reject(new Error(`mailroom ${args.join(" ")} did not finish within ${options.timeout ?? 90_000} ms`))
+    }, options.timeout ?? 90_000)
     child.on("close", (status) => {
       clearTimeout(timer)
       const bytes = Buffer.concat(out)
