@@ -66,7 +66,7 @@ export interface Options {
 }
 
 /** The services a runner provides. */
-export type Services = Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage
+export type Services = Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage | ShardingConfig.ShardingConfig
 
 const PREFIX = /^[a-z_][a-z0-9_]*$/
 
@@ -144,7 +144,7 @@ export const layer = (
     Layer.provide(health),
     Layer.provideMerge(SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest))),
     Layer.provide(Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))),
-    Layer.provide(ShardingConfig.layer(resolved)),
+    Layer.provideMerge(ShardingConfig.layer(resolved)),
     Layer.provide(RpcSerialization.layerSchemaBinary())
   ) as Layer.Layer<Services, InvalidClusterConfig | SocketServer.SocketServerError, SqlClient.SqlClient>
 }
