@@ -4,7 +4,8 @@
  * projections:
  * - `tickets` (the shop's `shop.db`): orders by status, and the oldest unfinished one, from the
  *   request log of the shop's task pipeline (stream `shop-orders`: `TasksAccepted` and
- *   `TasksProgressed` events, read with `TaskLog.decode`);
+ *   `TasksProgressed` events, read with `TaskLog.decode`); the log also holds the `pick` tasks
+ *   each order spawns, which are not tickets;
  * - `balances` (the bank's `bank.db`): every account's balance (streams `account-<id>`:
  *   `Opened`, `Debited`, `Credited`) and the total.
  * The read models are rebuilt in memory: replaying never writes to the journal file.
@@ -27,6 +28,9 @@ export type Name = keyof typeof projections
 
 /** The stream of the shop's request log. */
 export const ordersStream = "shop-orders"
+
+/** The task type of the shop's orders (the log also holds their `pick` tasks). */
+export const ticketType = "order"
 
 /** The bank's account events `balances` folds. */
 export const accountEvents: ReadonlyArray<string> = ["Opened", "Debited", "Credited"]
@@ -52,8 +56,8 @@ const tickets = (): Model => {
   return {
     projection: Projection.make({
       name: "tickets",
-      // The shop's orders are tasks of its `@mailroom/tasks` pipeline: the request log (stream
-      // `shop-orders`) holds them accepted and every status report after.
+      // The shop's orders are `order` tasks of its `@mailroom/tasks` pipeline: the request log
+      // (stream `shop-orders`) holds them accepted and every status report after.
       handle: (events) =>
         Effect.suspend(() => {
           for (const e of events) {
@@ -63,7 +67,10 @@ const tickets = (): Model => {
             if (decoded instanceof TaskError.CorruptLog) return Effect.fail(fail(decoded.message))
             for (const fact of decoded.facts) {
               if (fact.kind === "accepted") {
-                for (const t of fact.tasks) if (!status.has(t.id)) status.set(t.id, { status: "accepted", attempt: 0, at: t.at })
+                // A ticket is an order; the picks an order spawns share the log and are not tickets.
+                for (const t of fact.tasks) {
+                  if (t.type === ticketType && !status.has(t.id)) status.set(t.id, { status: "accepted", attempt: 0, at: t.at })
+                }
                 continue
               }
               // The pipeline's rule: nothing moves a final task, and a late dispatched/running

@@ -108,7 +108,7 @@ const start = Command.make("start", {
     Flag.optional
   ),
   adminToken: Flag.String("admin-token").pipe(
-    Flag.withDescription("token for the shop's /metrics and /admin/* (default: $MAILROOM_ADMIN_TOKEN; none = those answer 401)"),
+    Flag.withDescription("token for the shop's ticket list (GET /tickets), /metrics and /admin/*; prefer $MAILROOM_ADMIN_TOKEN: a flag shows in the process list (none = those answer 401)"),
     Flag.optional
   )
 }, (f) =>
@@ -206,7 +206,7 @@ const streams = Command.make("streams", {
   )
 }, (f) => JournalFile.printStreams(f.limit).pipe(Effect.provide(journalLayer(f.db, "shop.db")))).pipe(
   Command.withDescription(
-    "list the streams of a journal with their event counts and last event type, the most recently written first (the shop's: shop-orders, shop-warehouse; the bank's: account-<id>, sagas:transfer, saga:transfer:<id>)"
+    "list the streams of a journal with their event counts and last event type, the most recently written first (the shop's: shop-orders, its request log of orders and their picks; the bank's: account-<id>, sagas:transfer, saga:transfer:<id>)"
   )
 )
 
@@ -241,7 +241,7 @@ const journal = Command.make("journal").pipe(
 const replay = Command.make("replay", {
   projection: Argument.Literals("projection", ["tickets", "balances"]).pipe(
     Argument.withDescription(
-      "tickets: the shop's orders by status and the oldest unfinished one, from its request log (stream shop-orders: TasksAccepted, TasksProgressed; default --db .mailroom-data/shop.db). balances: the bank's accounts and their total (streams account-<id>: Opened, Debited, Credited; default --db .mailroom-data/bank.db)"
+      "tickets: the shop's orders by status and the oldest unfinished one, from its request log (stream shop-orders: TasksAccepted, TasksProgressed; order tasks, not the picks they spawn; default --db .mailroom-data/shop.db). balances: the bank's accounts and their total (streams account-<id>: Opened, Debited, Credited; default --db .mailroom-data/bank.db)"
     )
   ),
   db: Flag.String("db").pipe(

@@ -45,10 +45,22 @@ const order = (id: string, customer: string, at: number) => ({
   at
 })
 
+const pick = (id: string, parent: string, line: number, at: number) => ({
+  id,
+  type: "pick",
+  tenant: "customer:ada",
+  key: `#${line}`,
+  parent,
+  payload: { sku: "tea", qty: 2 },
+  at
+})
+
 /**
- * What the shop writes: its request log `shop-orders` (TasksAccepted, then TasksProgressed
- * reports) and the warehouse's `shop-warehouse`. Task `k9` stays unfinished; its id carries an
- * escape sequence, and one order's customer is `evilCustomer`.
+ * What the shop writes: one request log, `shop-orders`, with `order` tasks and the `pick` tasks
+ * each order spawns (one per line, `parent` = the order), accepted (TasksAccepted) and then
+ * reported on (TasksProgressed: dispatched, waiting for its picks, succeeded). Orders k1 and k2
+ * succeed; k9 stays unfinished, and its id carries an escape sequence; k2's customer is
+ * `evilCustomer`.
  */
 export const shopJournal = (file: string) =>
   writeJournal(file, [
@@ -60,15 +72,27 @@ export const shopJournal = (file: string) =>
           data: { at: 1000, tasks: [order("k1", "ada", 1000), order("k2", evilCustomer, 1001), order("k9\u001b[31m", "bob", 1002)] }
         },
         { type: "TasksProgressed", data: { at: 1010, facts: [["dispatched", "k1", 1], ["dispatched", "k2", 1]] } },
-        { type: "TasksProgressed", data: { at: 1020, facts: [["succeeded", "k1", 1, null], ["succeeded", "k2", 1, null]] } }
+        { type: "TasksAccepted", data: { at: 1011, tasks: [pick("p1", "k1", 0, 1011), pick("p2", "k2", 0, 1011)] } },
+        {
+          type: "TasksProgressed",
+          data: {
+            at: 1012,
+            facts: [["waiting", "k1", 1, { picks: ["p1"] }], ["waiting", "k2", 1, { picks: ["p2"] }], ["dispatched", "p1", 1], ["dispatched", "p2", 1]]
+          }
+        },
+        {
+          type: "TasksProgressed",
+          data: {
+            at: 1020,
+            facts: [["succeeded", "p1", 1, null], ["succeeded", "p2", 1, null], ["succeeded", "k1", 1, { picks: ["p1"] }], [
+              "succeeded",
+              "k2",
+              1,
+              { picks: ["p2"] }
+            ]]
+          }
+        }
       ]
-    },
-    {
-      stream: "shop-warehouse",
-      events: [{
-        type: "TasksAccepted",
-        data: { at: 1005, tasks: [{ id: "p1", type: "pick", tenant: "default", payload: { sku: "tea", qty: 2, cart: 0 }, at: 1005 }] }
-      }]
     }
   ])
 
