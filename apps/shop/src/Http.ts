@@ -15,17 +15,23 @@
  * - Any other method on a known path: `405` + `Allow`; any other path: `404`; both JSON.
  *
  * Overload. Node accepts connections as fast as its event loop lets it, and a request that
- * sat in the kernel's backlog or in the desk's queue looks fresh to a handler; a client that
- * gave up 30 s ago still got its order recorded. So (`nodeServer`, `FrontDeskLimits`):
+ * sat in a queue looks fresh to a handler: a client that gave up long ago still got its order
+ * recorded. So (`nodeServer`, `FrontDeskLimits`):
  * - every request has an admission budget (2 s; a client may ask for less with `Prefer:
- *   wait=N`, RFC 7240) counted from when Node parsed its headers; a request that has spent it
- *   before the desk takes it answers `503` and is not recorded;
- * - at most `maxInFlight` order submissions run at once; the others wait, in order, for at most
- *   their remaining budget (`503 busy` after that), and a client that hangs up while waiting
- *   is never submitted;
- * - at most `maxConnections` connections are open (Node closes the next ones at once) and the
- *   listen backlog is short, so the kernel cannot queue minutes of work; slow clients are cut
- *   by `headersTimeout`/`requestTimeout`.
+ *   wait=N`, RFC 7240, e.g. the time it will still wait) counted from when Node parsed its
+ *   headers; a request that has spent it before the desk takes it answers `503` + `Retry-After`
+ *   and is not recorded;
+ * - at most `maxInFlight` (64) order submissions run at once; the others wait, in order, at
+ *   the gate, for at most their remaining budget less the time recording an order takes lately
+ *   (`503 busy` after that): the queue is where the deadline sees it, not inside the desk;
+ * - a request whose client hung up while it waited is never submitted;
+ * - at most `maxConnections` (1024) connections are open (Node closes the next ones at once),
+ *   the listen backlog is Node's 511, and slow clients are cut by `headersTimeout` (10 s) and
+ *   `requestTimeout` (30 s), so the kernel and the sockets cannot hold minutes of work.
+ *
+ * What the server cannot see: time a request spent before Node parsed it (in the client's own
+ * queue, in a connect retry, in the kernel). `Prefer: wait=N` with the client's remaining time
+ * covers the client's side.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, Redacted, Schedule, Stream } from "effect"
@@ -61,8 +67,13 @@ export interface Limits {
   readonly maxInFlight: number
 }
 
-/** The defaults: a 2 s budget, 512 submissions in flight. */
-export const defaultLimits: Limits = { budgetMs: 2000, maxInFlight: 512 }
+/**
+ * The defaults: a 2 s budget, 64 submissions in flight. Few slots keep the time a request
+ * spends inside the desk short (the desk's throughput does not grow with more of them: the
+ * journal commits in groups either way), so requests wait at the gate, where the deadline
+ * sees them, and not inside the desk, where it cannot.
+ */
+export const defaultLimits: Limits = { budgetMs: 2000, maxInFlight: 64 }
 
 /** The admission limits in force (`defaultLimits` unless provided). */
 export const FrontDeskLimits = Context.Reference<Limits>("@mailroom/shop/Http/FrontDeskLimits", { defaultValue: () => defaultLimits })
@@ -77,7 +88,11 @@ export interface ServerOptions {
   readonly host: string
   /** Open connections at most; Node closes the next ones at once (default 1024). */
   readonly maxConnections: number
-  /** The listen backlog: connections the kernel holds before Node accepts them (default 128). */
+  /**
+   * The listen backlog: connections the kernel holds before Node accepts them (default 511,
+   * Node's: each holds one request, so about a second of work at the shop's rate; shorter
+   * makes the kernel drop connection attempts in bursts, and clients retry them 1 s, 3 s, … later).
+   */
   readonly backlog: number
   /** Time to receive the request headers (default 10 s). */
   readonly headersTimeoutMs: number
@@ -85,7 +100,7 @@ export interface ServerOptions {
   readonly requestTimeoutMs: number
 }
 
-const serverDefaults = { maxConnections: 1024, backlog: 128, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 }
+const serverDefaults = { maxConnections: 1024, backlog: 511, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 }
 
 // When Node parsed each request's headers (`performance.now()`, monotonic).
 const arrivals = new WeakMap<object, number>()
@@ -104,6 +119,12 @@ export const nodeServer = (options: Pick<ServerOptions, "port" | "host"> & Parti
     server.on("request", (request: IncomingMessage) => void arrivals.set(request, performance.now()))
     return server
   }, { port: o.port, host: o.host, backlog: o.backlog, gracefulShutdownTimeout: "1 second" })
+}
+
+/** Whether the client closed its side of the connection (it will not read an answer). */
+const clientGone = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const socket = (request.source as Partial<IncomingMessage> | undefined)?.socket
+  return socket !== undefined && socket !== null && (socket.destroyed || socket.readableEnded)
 }
 
 const arrivalOf = (request: HttpServerRequest.HttpServerRequest): number => {
@@ -330,28 +351,46 @@ const FrontDeskLive = HttpApiBuilder.group(Api.ShopApi, "frontDesk", (handlers) 
     const desk = yield* Desk.Desk
     const limits = yield* FrontDeskLimits
     const gate = makeGate(limits.maxInFlight)
+    // How long recording an order takes lately (ms, moving average): a request admitted with
+    // less budget left than that would most likely be answered after its client gave up.
+    let recordingMs = 0
+    const timed = <A, E, R>(use: Effect.Effect<A, E, R>) =>
+      Effect.suspend(() => {
+        const started = performance.now()
+        return Effect.ensuring(use, Effect.sync(() => void (recordingMs += 0.1 * (performance.now() - started - recordingMs))))
+      })
     // Holds a slot of the gate while `use` runs; waits for one at most until the deadline.
-    const admitted = <A, E, R>(deadline: Api.Deadline["Service"], use: Effect.Effect<A, E, R>): Effect.Effect<A, E | Api.Unavailable, R> =>
+    const admitted = <A, E, R>(
+      deadline: Api.Deadline["Service"],
+      request: HttpServerRequest.HttpServerRequest,
+      use: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | Api.Unavailable, R> =>
       Effect.uninterruptibleMask((restore) => {
         // the body and its decoding may have used the rest of the budget
         const remaining = deadline.at - performance.now()
         if (remaining <= 0) return Effect.fail(late(deadline.budgetMs))
+        // a free slot is taken at once; waiting for one is bounded by the budget left after
+        // recording (a desk slower than every budget still gets requests, and its average moves)
         return Effect.flatMap(
-          restore(gate.enter(remaining)),
-          (entered): Effect.Effect<A, E | Api.Unavailable, R> =>
-            entered
-              ? Effect.ensuring(restore(use), gate.leave)
-              : Effect.fail(unavailable(
+          restore(gate.enter(remaining - recordingMs)),
+          (entered): Effect.Effect<A, E | Api.Unavailable, R> => {
+            if (!entered) {
+              return Effect.fail(unavailable(
                 "busy",
                 `the front desk stayed full (${limits.maxInFlight} orders being recorded) for the request's whole admission budget of ${deadline.budgetMs} ms; nothing was recorded`
               ))
+            }
+            // Nobody would read the answer: the client hung up while the request waited.
+            if (clientGone(request)) return Effect.andThen(gate.leave, Effect.interrupt)
+            return Effect.ensuring(restore(timed(use)), gate.leave)
+          }
         )
       })
     return handlers
-      .handle("submitOrder", ({ headers, payload }) =>
+      .handle("submitOrder", ({ headers, payload, request }) =>
         Effect.gen(function*() {
           const deadline = yield* Api.Deadline
-          const { duplicate, ticket } = yield* admitted(deadline, desk.submit(payload, { idempotencyKey: headers["idempotency-key"], source: "api" })).pipe(
+          const { duplicate, ticket } = yield* admitted(deadline, request, desk.submit(payload, { idempotencyKey: headers["idempotency-key"], source: "api" })).pipe(
             Effect.mapError(answer)
           )
           const location = `/tickets/${ticket.id}`
