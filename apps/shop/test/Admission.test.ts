@@ -89,7 +89,8 @@ describe("admission under overload (item 18)", () => {
       assert.strictEqual(second.json.error, "Unavailable")
       assert.strictEqual(second.json.reason, "busy")
       assert.isString(second.json.message)
-      assert.isBelow(second.ms, 1000, "answered when its budget ran out, not when the desk got free")
+      // the desk gets free 1500 ms after the first request, ~1400 ms after this one left
+      assert.isBelow(second.ms, 1200, "answered when its budget ran out, not when the desk got free")
       assert.strictEqual((yield* Fiber.await(first))._tag, "Success")
       assert.strictEqual(state.submitted, 1)
     }).pipe(Effect.provide(serve(desk, { budgetMs: 300, maxInFlight: 1 })))
@@ -103,7 +104,7 @@ describe("admission under overload (item 18)", () => {
       yield* Effect.sleep(100)
       const hurried = yield* postOrder(base, { prefer: "wait=0.2" })
       assert.strictEqual(hurried.status, 503)
-      assert.isBelow(hurried.ms, 1000)
+      assert.isBelow(hurried.ms, 1200)
       assert.strictEqual(state.submitted, 1)
       // a preference the server cannot read is ignored (RFC 7240): the server's budget applies
       const unread = yield* postOrder(base, { prefer: "wait=soon" })
@@ -174,7 +175,7 @@ describe("admission under overload (item 18)", () => {
               }
               socket.on("close", () => done(performance.now() - started))
               socket.on("error", () => {})
-              setTimeout(() => done(undefined), 500)
+              setTimeout(() => done(undefined), 2000)
             })))
         )
       const sockets = yield* open(4)
