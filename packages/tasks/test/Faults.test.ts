@@ -403,3 +403,25 @@ describe("a journal that refuses writes for a while (item 15)", () => {
       }).pipe(Effect.scoped, Effect.provide(env(journal)))
     }))
 })
+
+describe("a submitter that gives up (HTTP client gone)", () => {
+  it.effect("a submission interrupted before its append is withdrawn: nothing recorded, nothing run", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const Work = TaskType.makeUnsafe({ name: "work", payload: Job, handler: () => Effect.sync(() => ++runs) })
+      const p = yield* Pipeline.make({ types: [Work], commitInterval: "1 second", reconciler: false })
+      yield* p.frontDesk.submit(Work, { n: 1 }) // the first append: the next waits out the interval
+      const gone = yield* p.frontDesk.submit(Work, { n: 2 }).pipe(Effect.forkChild)
+      const kept = yield* p.frontDesk.submit(Work, { n: 3 }).pipe(Effect.forkChild)
+      yield* settle()
+      yield* Fiber.interrupt(gone)
+      yield* TestClock.adjust("2 seconds")
+      const ticket = yield* Fiber.join(kept)
+      yield* p.status.awaitFinal(ticket)
+      const journal = yield* Journal.Journal
+      const accepted = (yield* journal.readStream("mailroom-tasks")).filter((e) => e.type === "TasksAccepted")
+      const payloads = accepted.flatMap((e) => (e.data as { tasks: Array<{ payload: { n: number } }> }).tasks.map((t) => t.payload.n))
+      assert.deepStrictEqual(payloads, [1, 3])
+      assert.strictEqual(runs, 2)
+    }).pipe(Effect.scoped, Effect.provide(env())))
+})

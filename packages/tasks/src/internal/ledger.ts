@@ -137,7 +137,14 @@ interface LogEntry {
 
 type Done = (exit: Exit.Exit<void, Journal.AppendError | LogOwnershipLost | PipelineClosed>) => void
 type Entry =
-  | { readonly kind: "accepted"; readonly tasks: ReadonlyArray<AcceptedTask>; readonly decoded: ReadonlyArray<unknown>; readonly done: Done }
+  | {
+    readonly kind: "accepted"
+    readonly tasks: ReadonlyArray<AcceptedTask>
+    readonly decoded: ReadonlyArray<unknown>
+    readonly done: Done
+    /** The submitter gave up (interrupted) before the writer took it: it is not appended. */
+    withdrawn: boolean
+  }
   | Report & { readonly record: TaskRecord }
 
 /** What a listener of one task (or of all) is told. */
@@ -261,7 +268,9 @@ export class Ledger {
 
   /**
    * accept: appends tasks to the log; succeeds once they are durable and in the index (and, for
-   * live tasks, in the dispatcher's queue).
+   * live tasks, in the dispatcher's queue). Interrupting it before the writer took the tasks
+   * withdraws them (a client that gave up is not recorded); once their append is under way, they
+   * are recorded whatever happens to the caller.
    */
   accept(
     tasks: ReadonlyArray<AcceptedTask>,
@@ -269,7 +278,11 @@ export class Ledger {
   ): Effect.Effect<void, Journal.AppendError | LogOwnershipLost | PipelineClosed> {
     return Effect.callback<void, Journal.AppendError | LogOwnershipLost | PipelineClosed>((resume) => {
       if (this.closed !== undefined) return resume(Exit.fail(this.closed))
-      Queue.offerUnsafe(this.queue, { kind: "accepted", tasks, decoded, done: resume })
+      const entry: Entry = { kind: "accepted", tasks, decoded, done: resume, withdrawn: false }
+      Queue.offerUnsafe(this.queue, entry)
+      return Effect.sync(() => {
+        entry.withdrawn = true
+      })
     })
   }
 
@@ -767,6 +780,8 @@ export class Ledger {
           entries = (yield* Queue.takeBetween(self.queue, 1, self.options.maxBatch)) as Array<Entry>
         }
         last = self.mono()
+        entries = entries.filter((e) => e.kind !== "accepted" || !e.withdrawn)
+        if (entries.length === 0) continue
         const outcome = yield* Effect.uninterruptible(self.write(entries))
         if (outcome === "lost") return yield* Effect.never
         carried = outcome.carried
