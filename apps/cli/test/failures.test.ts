@@ -112,7 +112,7 @@ describe.skipIf(!built)("one clear line for every failure", () => {
     assertOneLineError(zeroLimit, "--limit must be at least 1, got 0")
     assertOneLineError(negativeLimit, "--limit must be at least 1, got -5")
     assertOneLineError(fromZero, "--from must be at least 1, got 0")
-    assertOneLineError(fromPast, "stream shop-orders has 3 events; --from 50 is past its end")
+    assertOneLineError(fromPast, "stream shop-orders has 5 events; --from 50 is past its end")
     assertOneLineError(unknownCommand, /unknown command .*jounral/i)
     assertOneLineError(unknownProjection, /orders/)
     assertOneLineError(badPort, "--port must be 0..65535, got 70000")
