@@ -15,6 +15,10 @@ import { built, cli, mailroom, type Run } from "./run.js"
 
 const shopMain = fileURLToPath(new URL("../../shop/dist/main.js", import.meta.url))
 
+/** Help without colors (FORCE_COLOR, set under nx, colors it). */
+// oxlint-disable-next-line no-control-regex -- removing color sequences is the point
+const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "")
+
 /** Bytes that must never reach the terminal raw from data: ESC, NUL, CR, and a lone surrogate (as UTF-8 would carry it). */
 const assertNoRawControls = (r: Run, expectedLines: number) => {
   const bytes = r.bytes
@@ -174,8 +178,6 @@ describe.skipIf(!built)("journal show, replay progress, help, escaping", () => {
   })
 
   it.skipIf(!existsSync(shopMain))("start takes every flag of the shop, with the shop's defaults", async () => {
-    // Help is colored when the environment asks for it (FORCE_COLOR under nx): compare the text.
-    const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "")
     const shopHelp = plain(spawnSync(process.execPath, [shopMain, "--help"], { encoding: "utf8" }).stdout)
     const ours = plain((await mailroom(["start", "--help"])).stdout)
     const flags = [...shopHelp.matchAll(/^ {2}(--[a-z-]+) \S*\s+.*?(\(default[^)]*\))?$/gm)]
