@@ -60,12 +60,15 @@ const dataFolder = (dir: string) =>
       fail(`cannot use the data folder ${dir}: ${(e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e))} (pass --data with a writable folder, or --memory)`)
   })
 
-/** Runs the shop as a child process; interrupting the command (Ctrl-C) stops it and waits for it to exit. */
+/**
+ * Runs the shop as a child process; answers how it ended. Interrupting the command (Ctrl-C)
+ * stops the shop and waits for it to exit.
+ */
 const runShop = (args: ReadonlyArray<string>) =>
-  Effect.callback<number | null, Failure.CommandFailed>((resume) => {
+  Effect.callback<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }, Failure.CommandFailed>((resume) => {
     const child = spawn(process.execPath, [shopMain, ...args], { stdio: "inherit" })
     child.on("error", (e) => resume(Effect.fail(fail(`cannot start the shop: ${e.message}`))))
-    child.on("exit", (code) => resume(Effect.succeed(code)))
+    child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal })))
     return Effect.callback<void>((done) => {
       if (child.exitCode !== null || child.signalCode !== null) return done(Effect.void)
       child.once("exit", () => done(Effect.void))
@@ -129,9 +132,18 @@ const start = Command.make("start", {
     pass("max-workers", f.maxWorkers)
     pass("admin-token", f.adminToken)
     if (f.memory) args.push("--memory")
-    // The shop prints its own one-line error when it fails; its exit code becomes ours.
-    const code = yield* runShop(args)
-    if (code !== 0 && code !== 130 && code !== null) process.exitCode = code
+    // The shop prints its own one-line error when it fails; its exit code becomes ours. Killed
+    // by a signal it printed nothing: say so (SIGINT/SIGTERM are a Ctrl-C or a stop asked for).
+    const ended = yield* runShop(args)
+    if (ended.signal !== null && ended.signal !== "SIGINT" && ended.signal !== "SIGTERM") {
+      return yield* fail(
+        `the shop was stopped by ${ended.signal} (out of memory, or killed from outside); ` +
+          (f.memory
+            ? "its journal was in memory (--memory), so what it had accepted is gone"
+            : "what it accepted is in its journal and the next `mailroom start` on the same data folder finishes it")
+      )
+    }
+    if (ended.code !== null && ended.code !== 0 && ended.code !== 130) process.exitCode = ended.code
   })).pipe(
     Command.withDescription(
       "run the shop demo in the foreground: load generator, live summary, dashboard and the HTTP front desk that submit and status talk to; Ctrl-C stops it (anything unfinished is finished on the next start). The flags are the shop's own."
@@ -178,7 +190,7 @@ const status = Command.make("status", {
     const t = yield* Shop.status({ url: base, timeout: f.timeout }, f.ticket)
     yield* Output.line(Shop.line(t))
   }).pipe(Effect.provide(FetchHttpClient.layer))).pipe(
-    Command.withDescription("print a ticket's current status (GET /tickets/<id>): accepted, dispatched, running, retrying, succeeded or failed")
+    Command.withDescription("print a ticket's current status, customer and lines (GET /tickets/<id>)")
   )
 
 /** The journal file of a command, and how to make it when it is missing. */

@@ -3,13 +3,14 @@
  * what to do, with exit code 1: no `Cause(...)`, no stack trace, no help page.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { execFileSync, spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { bankJournal, emptyJournal, otherDatabase, shopJournal } from "./fixtures.js"
-import { assertOneLineError, built, mailroom } from "./run.js"
+import { assertOneLineError, built, cli, mailroom } from "./run.js"
 
 /** A stand-in for the shop's HTTP front desk: each path answers what the test says. */
 type Route = (res: ServerResponse, req: IncomingMessage) => void
@@ -128,6 +129,26 @@ describe.skipIf(!built)("one clear line for every failure", () => {
   it("a data folder that cannot be created is refused before the shop starts", async () => {
     writeFileSync(join(dir, "a-file"), "")
     assertOneLineError(await mailroom(["start", "--data", join(dir, "a-file", "data"), "--duration", "1"]), "cannot use the data folder")
+  })
+
+  it("a shop killed under start (e.g. by the OOM killer) is reported, not a silent success", async () => {
+    const child = spawn(process.execPath, [cli, "start", "--memory", "--port", "0", "--duration", "0", "--rate", "0"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stderr = ""
+    child.stderr.on("data", (d) => void (stderr += String(d)))
+    await new Promise<void>((resolve) => {
+      let out = ""
+      child.stdout.on("data", (d) => {
+        out += String(d)
+        if (/dashboard http:/.test(out)) resolve()
+      })
+    })
+    const shopPid = Number(execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n")[0])
+    process.kill(shopPid, "SIGKILL")
+    const status = await new Promise<number | null>((resolve) => child.on("close", resolve))
+    assert.strictEqual(status, 1, stderr)
+    assert.match(stderr, /^mailroom: the shop was stopped by SIGKILL \(out of memory, or killed from outside\); its journal was in memory/m)
   })
 
   describe("answers a shop should not give", () => {
