@@ -56,7 +56,7 @@ const bareSqlite = (events: number, batch: number) => {
   try {
     const db = new DatabaseSync(file)
     // The pragmas SqliteClient sets for durability "full".
-    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384; PRAGMA journal_size_limit=16777216")
+    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384; PRAGMA journal_size_limit=67108864")
     db.exec("CREATE TABLE mailroom_events (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (stream, version))")
     db.exec("CREATE UNIQUE INDEX ev_id ON mailroom_events (event_id, stream)")
     const insert = db.prepare("INSERT INTO mailroom_events VALUES (?, ?, ?, ?, ?, ?, ?)")
