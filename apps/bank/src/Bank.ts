@@ -6,10 +6,10 @@
  * `run` reports each stage through `say` and answers a `Summary` (tests assert on it).
  */
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
-import { Journal, Projection, SqliteClient, SqlJournal } from "@mailroom/persistence"
+import { DataFolder, Journal, Projection, SqlJournal, SqliteClient } from "@mailroom/persistence"
 import { Saga } from "@mailroom/tasks"
 import { Random } from "@mailroom/testkit"
-import { mkdirSync, rmSync } from "node:fs"
+import { rmSync } from "node:fs"
 import { join } from "node:path"
 import * as Account from "./Account.js"
 import * as Balances from "./Balances.js"
@@ -57,7 +57,8 @@ export const journalLayer = (dataDir: string | undefined): Layer.Layer<Journal.J
   const file = join(dataDir, "bank.db")
   const fresh = Effect.try({
     try: () => {
-      mkdirSync(dataDir, { recursive: true })
+      const folder = DataFolder.ensureSync(dataDir)
+      if (folder !== undefined) throw folder
       for (const suffix of ["", "-wal", "-shm"]) rmSync(file + suffix, { force: true })
     },
     catch: (e) => new Account.LedgerError({ account: "*", reason: `cannot prepare ${file}: ${String(e)}` })

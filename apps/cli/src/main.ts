@@ -18,7 +18,8 @@ import { Effect, Option } from "effect"
 import { Argument, CliOutput, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { spawn } from "node:child_process"
-import { accessSync, constants, existsSync, mkdirSync } from "node:fs"
+import { DataFolder } from "@mailroom/persistence"
+import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Bench from "./Bench.js"
@@ -51,14 +52,7 @@ export const shopMain = fileURLToPath(new URL("../../shop/dist/main.js", import.
 
 /** Makes sure the data folder exists and is writable before the shop starts in it. */
 const dataFolder = (dir: string) =>
-  Effect.try({
-    try: () => {
-      mkdirSync(dir, { recursive: true })
-      accessSync(dir, constants.W_OK)
-    },
-    catch: (e) =>
-      fail(`cannot use the data folder ${dir}: ${(e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e))} (pass --data with a writable folder, or --memory)`)
-  })
+  DataFolder.ensure(dir).pipe(Effect.mapError((e) => fail(`${e.message} (pass --data with a writable folder, or --memory)`)))
 
 /**
  * Runs the shop as a child process; answers how it ended. Interrupting the command (Ctrl-C)

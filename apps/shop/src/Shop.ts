@@ -8,9 +8,8 @@
  */
 import { Cause, Context, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
-import { Journal, SqliteClient, SqlJournal } from "@mailroom/persistence"
+import { DataFolder, Journal, SqlJournal, SqliteClient } from "@mailroom/persistence"
 import { Scheduler } from "@mailroom/scheduler"
-import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as Catalog from "./Catalog.js"
 import * as Desk from "./Desk.js"
@@ -41,10 +40,7 @@ export const journalFile = (dataDir: string) => join(dataDir, "shop.db")
 export const journalLayer = (dataDir: string | undefined): Layer.Layer<Journal.Journal, Desk.DeskError | Journal.JournalError> => {
   if (dataDir === undefined) return Journal.layerMemory()
   const file = journalFile(dataDir)
-  const open = Effect.try({
-    try: () => void mkdirSync(dataDir, { recursive: true }),
-    catch: (e) => new Desk.DeskError({ operation: "open", reason: `cannot create the data folder ${dataDir}: ${String(e)}` })
-  })
+  const open = DataFolder.ensure(dataDir).pipe(Effect.mapError((e) => new Desk.DeskError({ operation: "open", reason: e.message })))
   // The client holds the file's writer lock while the shop runs: a second shop on the same data
   // folder fails here with `DatabaseLocked` (naming the file and the running shop's pid). A
   // zero-length shop.db (truncated) fails with `EmptyDatabaseFile` instead of starting empty.

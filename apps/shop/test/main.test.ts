@@ -70,4 +70,18 @@ describe.skipIf(!existsSync(main))("mailroom-shop (built)", { timeout: 60_000 },
     assert.strictEqual(code, 1)
     assert.include(err, "--rate must be ≥ 0, got -1")
   })
+
+  // Node's recursive mkdir never returned for such a path: the shop spun at full CPU, deaf to SIGTERM.
+  it.skipIf(process.platform !== "linux")("a data folder that cannot be created is one clear line, at once", async () => {
+    const started = performance.now()
+    const child = spawn(process.execPath, [main, "--data", "/proc/mailroom-shop/x", "--duration", "1"], { stdio: ["ignore", "pipe", "pipe"] })
+    let err = ""
+    child.stderr.on("data", (d) => void (err += String(d)))
+    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000)
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)))
+    clearTimeout(killer)
+    assert.strictEqual(code, 1)
+    assert.include(err, "cannot use the data folder /proc/mailroom-shop/x")
+    assert.isBelow(performance.now() - started, 10_000)
+  })
 })
