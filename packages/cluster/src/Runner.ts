@@ -19,7 +19,7 @@
  * Layer.launch(Live).pipe(NodeRuntime.runMain)
  * ```
  */
-import { NodeCrypto, NodeSocket, NodeSocketServer } from "@effect/platform-node"
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import {
@@ -33,8 +33,8 @@ import {
   SqlMessageStorage,
   SqlRunnerStorage
 } from "effect/cluster"
-import { RpcClient, RpcSerialization } from "effect/rpc"
-import { Socket, SocketServer } from "effect/socket"
+import { RpcSerialization } from "effect/rpc"
+import type { SocketServer } from "effect/socket"
 import type { SqlClient, SqlError } from "effect/sql"
 import { InvalidClusterConfig } from "./ShardedError.js"
 
@@ -64,45 +64,6 @@ export interface Options {
    */
   readonly sharding?: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
 }
-
-/**
- * The runners' TCP connections with Nagle's algorithm off. effect/cluster's Node socket layers
- * leave it on, and a request/reply protocol of small frames then waits for delayed ACKs: with
- * it on, a 32-caller ask load between two idle processes measured 2.8 k round trips/s at a
- * p50 of 8.8 ms; see the README for the figures with it off.
- */
-const layerClientProtocol: Layer.Layer<Runners.RpcClientProtocol, never, RpcSerialization.RpcSerialization> = Layer.effect(
-  Runners.RpcClientProtocol
-)(
-  Effect.gen(function*() {
-    const serialization = yield* RpcSerialization.RpcSerialization
-    return {
-      codecFor: serialization.codecFor,
-      make: Effect.fnUntraced(function*(address: RunnerAddress.RunnerAddress) {
-        const socket = yield* NodeSocket.makeNet({
-          openTimeout: 1000,
-          timeout: 5500,
-          host: address.host,
-          port: address.port,
-          noDelay: true
-        })
-        return yield* RpcClient.makeProtocolSocket().pipe(
-          Effect.provideService(Socket.Socket, socket),
-          Effect.provideService(RpcSerialization.RpcSerialization, serialization)
-        )
-      }, Effect.orDie)
-    }
-  })
-)
-
-/** The runner's socket server (on its listen address), Nagle's algorithm off as above. */
-const layerSocketServer: Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError, ShardingConfig.ShardingConfig> =
-  Layer.unwrap(Effect.gen(function*() {
-    const config = yield* ShardingConfig.ShardingConfig
-    const address = Option.orElse(config.runnerListenAddress, () => config.runnerAddress)
-    if (Option.isNone(address)) return yield* Effect.die(new Error("Runner: a runner needs an address (or clientOnly: true)"))
-    return NodeSocketServer.layer({ host: address.value.host, port: address.value.port, noDelay: true })
-  }))
 
 /** The services a runner provides. */
 export type Services = Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage | ShardingConfig.ShardingConfig
@@ -174,11 +135,11 @@ export const layer = (
   const prefix = options.prefix ?? "mailroom_cluster"
   const clientOnly = options.clientOnly === true
   const transport: Layer.Layer<Sharding.Sharding | Runners.Runners, SocketServer.SocketServerError, any> = clientOnly
-    ? Layer.provide(SocketRunner.layerClientOnly, layerClientProtocol)
-    : Layer.provide(SocketRunner.layer, [layerSocketServer, layerClientProtocol])
+    ? Layer.provide(SocketRunner.layerClientOnly, NodeClusterSocket.layerClientProtocol)
+    : Layer.provide(SocketRunner.layer, [NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol])
   const health = clientOnly
     ? Layer.empty
-    : RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(layerClientProtocol))
+    : RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(NodeClusterSocket.layerClientProtocol))
   return transport.pipe(
     Layer.provide(health),
     Layer.provideMerge(SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest))),
