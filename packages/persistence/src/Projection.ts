@@ -31,6 +31,7 @@ import { SqlClient } from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { Journal, type ReadError, type RecordedEvent } from "./Journal.js"
 import { validateTable } from "./SqlJournal.js"
+import * as Ddl from "./Ddl.js"
 
 /** A projection: a name (its checkpoint key), how to apply a page of events, how to clear its output. */
 export interface Projection<E = never, R = never> {
@@ -89,7 +90,7 @@ export const layerSql = (options: { readonly table?: string | undefined } = {}):
         return yield* new ProjectionError({ projection: "*", reason: `checkpoint table name ${JSON.stringify(table)} is not an identifier` })
       }
       const ph = sql.onDialectOrElse({ pg: () => (i: number) => `$${i}`, orElse: () => () => "?" })
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)`).pipe(
+      yield* Ddl.run(sql, [`CREATE TABLE IF NOT EXISTS ${table} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)`]).pipe(
         Effect.mapError(sqlFailure("*", "creating the checkpoint table"))
       )
       const load = (name: string) =>

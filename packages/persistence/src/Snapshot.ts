@@ -11,6 +11,7 @@ import type { Journal, ReadError } from "./Journal.js"
 import * as Replay from "./Replay.js"
 import { validateTable } from "./SqlJournal.js"
 import type { UndecodableEvent } from "./Upcast.js"
+import * as Ddl from "./Ddl.js"
 
 /** A stored snapshot. */
 export interface Snapshot {
@@ -83,7 +84,7 @@ export const layerSql = (options: { readonly table?: string | undefined } = {}):
         return yield* new SnapshotError({ stream: "*", reason: `table name ${JSON.stringify(table)} is not an identifier` })
       }
       const ph = sql.onDialectOrElse({ pg: () => (i: number) => `$${i}`, orElse: () => () => "?" })
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (stream TEXT PRIMARY KEY, version BIGINT NOT NULL, state TEXT NOT NULL)`)
+      yield* Ddl.run(sql, [`CREATE TABLE IF NOT EXISTS ${table} (stream TEXT PRIMARY KEY, version BIGINT NOT NULL, state TEXT NOT NULL)`])
         .pipe(Effect.mapError(failure("*", "creating the snapshot table")))
       return SnapshotStore.of({
         save: (stream, version, state) =>

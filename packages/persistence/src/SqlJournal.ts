@@ -30,6 +30,7 @@ import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as Plan from "./internal/plan.js"
+import * as Ddl from "./Ddl.js"
 import {
   CorruptEvent,
   decodeLeanRow,
@@ -243,9 +244,7 @@ export const make = Effect.fnUntraced(function*(options: SqlJournalOptions = {})
         `CREATE TABLE IF NOT EXISTS ${table} (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER NOT NULL, data TEXT NOT NULL, UNIQUE (stream, version))`,
         `CREATE UNIQUE INDEX IF NOT EXISTS ${indexBase}_event_id ON ${table} (event_id, stream)`
       ]
-    for (const statement of statements) {
-      yield* sql.unsafe(statement).pipe(Effect.mapError(storageError("migrate")))
-    }
+    yield* Ddl.run(sql, statements).pipe(Effect.mapError(storageError("migrate")))
   }
 
   const signal = yield* makeCommitSignal

@@ -17,6 +17,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import { SqlError } from "effect/sql/SqlError"
+import { Ddl } from "@mailroom/persistence"
 
 /** The guard's storage failed. */
 export class GuardError extends Schema.TaggedError<GuardError>()("GuardError", {
@@ -96,7 +97,7 @@ export const makeSql = Effect.fnUntraced(function*(options: { readonly table?: s
   if (!IDENT.test(table)) {
     return yield* new GuardError({ operation: "open", reason: `table name ${JSON.stringify(table)} is not an identifier` })
   }
-  yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, output TEXT NOT NULL)`).pipe(
+  yield* Ddl.run(sql, [`CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, output TEXT NOT NULL)`]).pipe(
     Effect.mapError(storage("migrate"))
   )
   const pg = sql.onDialectOrElse({ orElse: () => false, pg: () => true })
