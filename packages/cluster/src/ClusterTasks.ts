@@ -25,12 +25,11 @@
  * Why partitions and not `SELECT … FOR UPDATE SKIP LOCKED` leases: see `DESIGN-tasks.md`.
  */
 import { Context, Deferred, Duration, Effect, Exit, Layer, Option, Schedule, Schema } from "effect"
-import { Entity, ShardingConfig, Singleton } from "effect/cluster"
-import type { Sharding } from "effect/cluster"
+import { Entity, EntityId, Sharding, ShardingConfig, Singleton } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { SqlClient } from "effect/sql"
 import type { Scope } from "effect"
-import { Journal } from "@mailroom/persistence"
+import { Ddl, Journal } from "@mailroom/persistence"
 import type { Scheduler } from "@mailroom/scheduler"
 import { Pipeline, TaskError, type TaskType, type Ticket } from "@mailroom/tasks"
 import { InvalidClusterConfig } from "./ShardedError.js"
@@ -203,8 +202,28 @@ export const make = <R = never>(options: Options<R>): ClusterTasks<R> => {
   }
 }
 
-/** The entity id (and singleton name) of partition `i`. */
-const partitionId = (def: ClusterTasks<any>, i: number) => `${def.name}.p${i}`
+/**
+ * The entity ids (and singleton names) of the partitions, chosen so that no two partitions share
+ * a shard while there are shards to spare: `<name>.p<i>`, or `<name>.p<i>.<k>` for the first `k`
+ * whose shard is free. Every process computes the same list (same names, same shard function).
+ * With as many shards as partitions, each shard holds one partition, so the runners, which
+ * share the shards evenly, share the partitions evenly too.
+ */
+const partitionIds = Effect.fnUntraced(function*(def: ClusterTasks<any>) {
+  const sharding = yield* Sharding.Sharding
+  const config = yield* Effect.serviceOption(ShardingConfig.ShardingConfig)
+  const shards = Option.match(config, { onNone: () => 0, onSome: (c) => c.shardsPerGroup })
+  const taken = new Set<string>()
+  const ids: Array<string> = []
+  for (let i = 0; i < def.partitions; i++) {
+    let id = `${def.name}.p${i}`
+    const shardOf = (candidate: string) => String(sharding.getShardId(EntityId.make(candidate), "default"))
+    for (let k = 1; taken.size < shards && taken.has(shardOf(id)) && k <= 10_000; k++) id = `${def.name}.p${i}.${k}`
+    taken.add(shardOf(id))
+    ids.push(id)
+  }
+  return ids
+})
 
 /** The partition a ticket belongs to (its id starts with `p<i>.`), or undefined. */
 export const partitionOfTicket = (ticket: string): number | undefined => {
@@ -245,10 +264,10 @@ interface Board {
 const makeBoard = Effect.fnUntraced(function*(def: ClusterTasks<any>) {
   const sql = yield* SqlClient.SqlClient
   const t = def.boardTable
-  yield* sql.unsafe(
+  yield* Ddl.run(sql, [
     `CREATE TABLE IF NOT EXISTS ${t} (partition INTEGER PRIMARY KEY, runner TEXT NOT NULL, depth INTEGER NOT NULL, ` +
-      `roots INTEGER NOT NULL, completions BIGINT NOT NULL, at BIGINT NOT NULL)`
-  ).pipe(Effect.orDie)
+    `roots INTEGER NOT NULL, completions BIGINT NOT NULL, at BIGINT NOT NULL)`
+  ]).pipe(Effect.orDie)
   let rows: ReadonlyArray<BoardRow> = []
   let total = 0
   const read = sql.unsafe<{ partition: number; runner: string; depth: number; roots: number; completions: string | number; at: string | number }>(
@@ -368,14 +387,16 @@ export const layer = <R>(
         Effect.retry(Schedule.spaced("1 second"))
       )
 
+    const ids = yield* partitionIds(def)
+    const indexOf = new Map(ids.map((id, i) => [id, i]))
     for (let i = 0; i < def.partitions; i++) {
-      yield* Layer.build(Singleton.make(partitionId(def, i), runPartition(i)))
+      yield* Layer.build(Singleton.make(ids[i]!, runPartition(i)))
     }
 
     const pipelineOf = (entityId: string) =>
       Effect.suspend(() => {
-        const i = Number(entityId.slice(def.name.length + 2))
-        if (!(Number.isInteger(i) && i >= 0 && i < def.partitions)) {
+        const i = indexOf.get(entityId)
+        if (i === undefined) {
           return Effect.fail(new PartitionUnavailable({ partition: -1, reason: `no partition ${JSON.stringify(entityId)}` }))
         }
         const ready = running.get(i)
@@ -468,6 +489,8 @@ export const client = <R>(def: ClusterTasks<R>): Effect.Effect<Client, InvalidCl
   Effect.gen(function*() {
     if (def.invalid !== undefined) return yield* def.invalid
     const clientFor = yield* def.entity.client
+    const ids = yield* partitionIds(def)
+    const partitionId = (_: unknown, i: number) => ids[i]!
     let next = Math.floor(Math.random() * def.partitions)
     const partitionOf: Client["partitionOf"] = (type, payload, options) => {
       const tenant = options?.tenant ?? "default"
