@@ -267,7 +267,21 @@ const Totals = Schema.Struct({
 const LoadView = Schema.Struct({ phase: Schema.String, rate: Schema.Number, running: Schema.Boolean })
 
 /** The public snapshot (`/events`): figures only, nothing about any customer, ticket or order. */
-export const PublicSnapshot = Schema.Struct({ samples: Schema.Array(Sample), load: LoadView, totals: Totals })
+const ClusterShare = Schema.Struct({
+  runner: Schema.String,
+  partitions: Schema.Array(Schema.Number),
+  depth: Schema.Number,
+  completions: Schema.Number,
+  self: Schema.Boolean
+})
+
+export const PublicSnapshot = Schema.Struct({
+  samples: Schema.Array(Sample),
+  load: LoadView,
+  totals: Totals,
+  /** A clustered shop (`--cluster`): every process's share of the partitions and the work. */
+  cluster: Schema.optional(Schema.Array(ClusterShare))
+})
 
 /** The full snapshot (`/admin/state`, `/admin/events`): the figures and the latest tickets with their customers. */
 export const FullSnapshot = Schema.Struct({
@@ -275,7 +289,8 @@ export const FullSnapshot = Schema.Struct({
   latest: Schema.Array(Ticket),
   api: Schema.Array(Ticket),
   load: LoadView,
-  totals: Totals
+  totals: Totals,
+  cluster: Schema.optional(Schema.Array(ClusterShare))
 })
 
 const eventStream = (description: string) =>

@@ -85,6 +85,10 @@ export const html = `<!doctype html>
       <div class="tile"><b id="t-lookups">0</b><small>stock look-ups asked</small></div>
     </div>
   </section>
+  <section class="panel" id="cluster-panel" style="display:none">
+    <h2>Cluster: each process's share</h2>
+    <table><thead><tr><th>process (runner)</th><th>partitions</th><th>backlog</th><th>tasks done there</th></tr></thead><tbody id="cluster-rows"></tbody></table>
+  </section>
   <section class="panel">
     <h2>Place an order</h2>
     <form id="order-form">
@@ -199,6 +203,21 @@ function render(snap) {
     $("t-lookups").textContent = last.lookups;
   }
   $("phase").textContent = snap.load.running ? "load: " + snap.load.phase + " · " + snap.load.rate + " orders/s wanted" : "load generator off";
+  if (snap.cluster) {
+    $("cluster-panel").style.display = "";
+    const body = $("cluster-rows");
+    body.textContent = "";
+    for (const c of snap.cluster) {
+      const tr = document.createElement("tr");
+      for (const v of [c.runner + (c.self ? " (this one)" : ""), c.partitions.join(", "), c.depth, c.completions]) {
+        const td = document.createElement("td");
+        td.textContent = String(v);
+        tr.appendChild(td);
+      }
+      if (c.self) tr.style.fontWeight = "bold";
+      body.appendChild(tr);
+    }
+  }
 }
 function renderAdmin(snap) {
   rows($("api-tickets"), snap.api, false);

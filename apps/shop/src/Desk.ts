@@ -19,8 +19,11 @@
  * all come from the pipeline. The desk keeps only this run's counters and the ids of the last
  * tickets it answered (for the dashboard's list).
  */
-import { Context, Effect, Layer, Metric, Schema } from "effect"
+import { Context, Effect, Layer, Metric, Option, Schema } from "effect"
 import type { Scope } from "effect"
+import { type Sharding, ShardingConfig } from "effect/cluster"
+import type { SqlClient } from "effect/sql"
+import { ClusterTasks } from "@mailroom/cluster"
 import type { Journal } from "@mailroom/persistence"
 import type { Scheduler } from "@mailroom/scheduler"
 import { Pipeline, type TaskError, TaskType, Ticket as TaskTicket } from "@mailroom/tasks"
@@ -98,6 +101,8 @@ export interface Figures {
   readonly units: number
   /** Picks pending in the scheduler, not yet handed to a picker. */
   readonly pendingLines: number
+  /** In a cluster: every process's share (partitions, backlog, tasks done), from the board. */
+  readonly cluster?: ReadonlyArray<ClusterShare>
   /** The scheduler lane of the `pick` pool: submitted, dispatched, combined, ... */
   readonly warehouse: {
     readonly submitted: number
@@ -150,8 +155,8 @@ export class Desk extends Context.Service<Desk, {
   /** The most recent tickets this run answered (newest first), optionally only from one source. */
   readonly latest: (n: number, source?: Source) => ReadonlyArray<Ticket>
   readonly figures: () => Figures
-  /** The pipeline behind the desk (for tests and introspection). */
-  readonly pipeline: Pipeline.Pipeline
+  /** The pipelines running in this process (one; in a cluster, the partitions it owns now). */
+  readonly pipelines: () => ReadonlyArray<Pipeline.Pipeline>
 }>()("@mailroom/shop/Desk") {}
 
 /** Prometheus-visible figures of the shop (next to the pipeline's `mailroom_tasks_*`). */
@@ -185,12 +190,40 @@ const ticketOf = (s: TaskTicket.TaskStatus, order: PlacedOrder): Ticket => {
 
 const RECENT = 200
 
-/** Starts the pipeline in the current scope and answers the desk over it. */
-export const make = Effect.fnUntraced(function*(
-  options: Options
-): Effect.fn.Return<Desk["Service"], DeskError, Journal.Journal | Scheduler.Scheduler | Scope.Scope> {
+/** What runs the desk's tasks: one pipeline in this process, or the partitions of a cluster. */
+interface Backend {
+  readonly submit: (
+    type: TaskType.Any,
+    payload: PlacedOrder,
+    options: { readonly key?: string; readonly tenant: string }
+  ) => Effect.Effect<TaskTicket.Ticket, { readonly _tag: string; readonly message: string }>
+  /** The status (with the payload); undefined when no such ticket is known. */
+  readonly status: (id: string) => Effect.Effect<TaskTicket.TaskStatus | undefined, DeskError>
+  /** The status known in this process right now (the list of recent tickets). */
+  readonly statusNow: (id: string) => TaskTicket.TaskStatus | undefined
+  /** The pipelines running in this process (all partitions it owns now, in a cluster). */
+  readonly pipelines: () => ReadonlyArray<Pipeline.Pipeline>
+  /** Every process's share, in a cluster. */
+  readonly cluster: () => ReadonlyArray<ClusterShare> | undefined
+}
+
+/** One process of a clustered shop, as the board shows it. */
+export interface ClusterShare {
+  /** The runner's address (`host:port`). */
+  readonly runner: string
+  /** The partitions it runs. */
+  readonly partitions: ReadonlyArray<number>
+  /** Tasks (orders and picks) accepted and not final in them. */
+  readonly depth: number
+  /** Tasks final in them since they started there. */
+  readonly completions: number
+  /** This process. */
+  readonly self: boolean
+}
+
+/** The shop's two task types (the pick counters are this process's). */
+const taskTypes = Effect.fnUntraced(function*(options: Options, counters: Warehouse.Counters) {
   const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
-  const counters: Warehouse.Counters = { jobs: 0, units: 0 }
   const Pick = yield* Warehouse.pickType({ ...options, counters }).pipe(Effect.mapError(startError))
   const OrderTask = yield* TaskType.make({
     name: "order",
@@ -204,36 +237,156 @@ export const make = Effect.fnUntraced(function*(
     timeout: "1 minute",
     concurrency: 8
   }).pipe(Effect.mapError(startError))
-  const pipeline = yield* Pipeline.make({
-    types: [OrderTask, Pick],
-    stream,
-    retainFinal: (options.retain ?? 50_000) * 4,
-    admission: { highWater: options.highWater, tenantRate: options.tenantRate },
-    autoscaler: { interval: "500 millis", backlogPerWorker: 10 }
-  }).pipe(Effect.mapError(startError))
+  return { OrderTask, Pick }
+})
 
-  // The ids (and sources) of the tickets this run answered, newest last; details come from the
-  // pipeline. A ticket shown in the list keeps its order here, bounded to the list's length.
-  const recent: Array<{ readonly id: string; readonly order: PlacedOrder }> = []
-  const remember = (id: string, order: PlacedOrder) => {
-    recent.push({ id, order })
+/** The pipeline options of the shop (one pipeline, or each partition of a cluster). */
+const pipelineOptions = (options: Options, types: { readonly OrderTask: TaskType.TaskType<any, any, any>; readonly Pick: TaskType.TaskType<any, any, any> }): Pipeline.Options => ({
+  types: [types.OrderTask, types.Pick],
+  stream,
+  retainFinal: (options.retain ?? 50_000) * 4,
+  admission: { highWater: options.highWater, tenantRate: options.tenantRate },
+  autoscaler: { interval: "500 millis", backlogPerWorker: 10 }
+})
+
+/** Starts the pipeline in the current scope and answers the desk over it. */
+export const make = Effect.fnUntraced(function*(
+  options: Options
+): Effect.fn.Return<Desk["Service"], DeskError, Journal.Journal | Scheduler.Scheduler | Scope.Scope> {
+  const counters: Warehouse.Counters = { jobs: 0, units: 0 }
+  const types = yield* taskTypes(options, counters)
+  const pipeline = yield* Pipeline.make(pipelineOptions(options, types)).pipe(
+    Effect.mapError((e) => new DeskError({ operation: "start", reason: e.message }))
+  )
+  const backend: Backend = {
+    submit: (type, payload, opts) => pipeline.frontDesk.submit(type, payload, opts),
+    status: (id) =>
+      pipeline.status.get(id, { payload: true }).pipe(
+        Effect.map((s): TaskTicket.TaskStatus | undefined => s),
+        Effect.catchTag("TicketNotFound", () => Effect.succeed(undefined)),
+        Effect.mapError((e) => new DeskError({ operation: "status", reason: e.message }))
+      ),
+    statusNow: (id) => {
+      const exit = Effect.runSyncExit(pipeline.status.get(id))
+      return exit._tag === "Success" ? exit.value : undefined
+    },
+    pipelines: () => [pipeline],
+    cluster: () => undefined
+  }
+  return over(backend, options, types, counters, pipeline)
+})
+
+/**
+ * The desk of one process of a clustered shop (`--cluster`): the orders' request log is
+ * partitioned over the processes (`@mailroom/cluster` `ClusterTasks`, on PostgreSQL); this
+ * process runs the partitions whose shards it owns, and its desk submits to any partition.
+ * Needs `Sharding` (a runner), the PostgreSQL `Journal` and `SqlClient`, and a `Scheduler`.
+ */
+export const makeClustered = Effect.fnUntraced(function*(
+  options: Options & { readonly partitions: number }
+): Effect.fn.Return<
+  Desk["Service"],
+  DeskError,
+  Journal.Journal | Scheduler.Scheduler | Sharding.Sharding | SqlClient.SqlClient | Scope.Scope
+> {
+  const counters: Warehouse.Counters = { jobs: 0, units: 0 }
+  const types = yield* taskTypes(options, counters)
+  const def = ClusterTasks.make({
+    name: "shop",
+    partitions: options.partitions,
+    partitionBy: "tenant",
+    boardInterval: "500 millis",
+    pipeline: pipelineOptions(options, types)
+  })
+  const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
+  const context = yield* Layer.build(ClusterTasks.layer(def)).pipe(Effect.mapError(startError))
+  const local = Context.get(context, ClusterTasks.LocalPartitions)
+  const client = yield* ClusterTasks.client(def).pipe(Effect.mapError(startError))
+  const self = Option.match(Option.flatMap(yield* Effect.serviceOption(ShardingConfig.ShardingConfig), (c) => c.runnerAddress), {
+    onNone: () => "",
+    onSome: (a) => `${a.host}:${a.port}`
+  })
+  const localPipeline = (id: string) => {
+    const i = ClusterTasks.partitionOfTicket(id)
+    return i === undefined ? undefined : local.running().get(i)
+  }
+  const backend: Backend = {
+    submit: (type, payload, opts) => client.submit(type, payload, opts),
+    status: (id) =>
+      client.status(id, { payload: true }).pipe(
+        Effect.map((s): TaskTicket.TaskStatus | undefined => s),
+        Effect.catchTag("TicketNotFound", () => Effect.succeed(undefined)),
+        Effect.mapError((e) => new DeskError({ operation: "status", reason: e.message }))
+      ),
+    statusNow: (id) => {
+      const pipeline = localPipeline(id)
+      if (pipeline === undefined) return undefined
+      const exit = Effect.runSyncExit(pipeline.status.get(id))
+      return exit._tag === "Success" ? exit.value : undefined
+    },
+    pipelines: () => [...local.running().values()],
+    cluster: () => {
+      const byRunner = new Map<string, { partitions: Array<number>; depth: number; completions: number }>()
+      const now = Date.now()
+      for (const row of local.board()) {
+        if (now - row.at > 5_000) continue
+        const share = byRunner.get(row.runner) ?? { partitions: [], depth: 0, completions: 0 }
+        share.partitions.push(row.partition)
+        share.depth += row.depth
+        share.completions += row.completions
+        byRunner.set(row.runner, share)
+      }
+      return [...byRunner].sort(([a], [b]) => a.localeCompare(b)).map(([runner, s]) => ({ runner, ...s, self: runner === self }))
+    }
+  }
+  return over(backend, options, types, counters, undefined)
+})
+
+/** The desk over a backend: submissions, tickets, figures. */
+const over = (
+  backend: Backend,
+  options: Options,
+  types: { readonly OrderTask: TaskType.Any; readonly Pick: TaskType.Any },
+  counters: Warehouse.Counters,
+  pipeline: Pipeline.Pipeline | undefined
+): Desk["Service"] => {
+  const { OrderTask, Pick } = types
+  // The ids (and orders) of the tickets this run answered, newest last, for the dashboard's
+  // list; a ticket's details otherwise come from the pipeline (its payload).
+  const recent: Array<{ readonly id: string; readonly order: PlacedOrder; readonly accepted: TaskTicket.TaskStatus }> = []
+  const remember = (id: string, order: PlacedOrder, accepted: TaskTicket.TaskStatus) => {
+    recent.push({ id, order, accepted })
     if (recent.length > 2 * RECENT) recent.splice(0, recent.length - RECENT)
   }
 
-  const completedAtStart = pipeline.backlog.snapshot().completionsByType.get(OrderTask.name) ?? 0
+  // Counters of this run: orders completed here since each pipeline started here.
+  const baselines = new Map<Pipeline.Pipeline, number>()
+  const completedHere = () => {
+    let n = 0
+    for (const p of backend.pipelines()) {
+      const done = p.backlog.snapshot().completionsByType.get(OrderTask.name) ?? 0
+      let base = baselines.get(p)
+      if (base === undefined) baselines.set(p, base = p === pipeline ? done : 0)
+      n += done - base
+    }
+    return n
+  }
+  completedHere()
   let accepted = 0
   let duplicates = 0
   let throttled = 0
   let throttledByTenant = 0
 
   const status = (id: string): Effect.Effect<Ticket | undefined, DeskError> =>
-    pipeline.status.get(id, { payload: true }).pipe(
-      Effect.map((s) => s.taskType === OrderTask.name ? ticketOf(s, s.payload as PlacedOrder) : undefined),
-      Effect.catchTag("TicketNotFound", () => Effect.succeed(undefined)),
-      Effect.mapError((e) => new DeskError({ operation: "status", reason: e.message }))
-    )
+    Effect.map(backend.status(id), (s) => s === undefined || s.taskType !== OrderTask.name ? undefined : ticketOf(s, s.payload as PlacedOrder))
 
-  const refused = (e: TaskError.Overloaded, customer: string) => {
+  const backlogNow = () => {
+    let roots = 0
+    for (const p of backend.pipelines()) roots += p.backlog.snapshot().roots
+    return roots
+  }
+
+  const refused = (e: { readonly reason: "backlog" | "tenant-rate"; readonly retryAfter: number; readonly detail: string }, customer: string) => {
     throttled++
     if (e.reason === "tenant-rate") throttledByTenant++
     return Effect.andThen(
@@ -241,7 +394,7 @@ export const make = Effect.fnUntraced(function*(
       Effect.fail(new Overloaded({
         reason: e.reason,
         customer,
-        backlog: pipeline.backlog.snapshot().roots,
+        backlog: backlogNow(),
         highWater: options.highWater,
         retryAfterSeconds: Math.max(1, Math.ceil(e.retryAfter / 1000)),
         detail: e.detail
@@ -254,70 +407,93 @@ export const make = Effect.fnUntraced(function*(
       const placed: PlacedOrder = { customer: order.customer, lines: order.lines, source: opts.source }
       const key = opts.idempotencyKey
       const tenant = tenantOf(order.customer)
-      const ticket = yield* pipeline.frontDesk.submit(OrderTask, placed, key === undefined ? { tenant } : { key, tenant }).pipe(
+      const ticket = yield* backend.submit(OrderTask, placed, key === undefined ? { tenant } : { key, tenant }).pipe(
         Effect.catch((e): Effect.Effect<never, Overloaded | IdempotencyConflict | DeskError> => {
-          switch (e._tag) {
-            case "Overloaded":
-              return refused(e, order.customer)
-            case "IdempotencyConflict":
-              return Effect.fail(new IdempotencyConflict({ key: e.key, ticket: e.ticket }))
-            default:
-              return Effect.fail(new DeskError({ operation: "submit", reason: e.message }))
+          if (e._tag === "Overloaded") return refused(e as TaskError.Overloaded, order.customer)
+          if (e._tag === "IdempotencyConflict") {
+            const c = e as TaskError.IdempotencyConflict
+            return Effect.fail(new IdempotencyConflict({ key: c.key, ticket: c.ticket }))
           }
+          return Effect.fail(new DeskError({ operation: "submit", reason: e.message }))
         })
       )
+      const fresh = { ...acceptedStatus(ticket), tenant }
       if (ticket.duplicate) {
         duplicates++
         const current = yield* status(ticket.id)
-        return { ticket: current ?? ticketOf({ ...acceptedStatus(ticket), tenant }, placed), duplicate: true }
+        return { ticket: current ?? ticketOf(fresh, placed), duplicate: true }
       }
       accepted++
-      remember(ticket.id, placed)
+      remember(ticket.id, placed, fresh)
       yield* Metric.update(metrics.accepted, 1)
-      return { ticket: ticketOf({ ...acceptedStatus(ticket), tenant }, placed), duplicate: false }
+      return { ticket: ticketOf(fresh, placed), duplicate: false }
     })
 
   const latest = (n: number, source?: Source): ReadonlyArray<Ticket> => {
     const out: Array<Ticket> = []
     for (let i = recent.length - 1; i >= 0 && out.length < n; i--) {
-      const { id, order } = recent[i]!
+      const { accepted, id, order } = recent[i]!
       if (source !== undefined && order.source !== source) continue
-      const s = Effect.runSync(Effect.option(pipeline.status.get(id)))
-      if (s._tag === "Some") out.push(ticketOf(s.value, order))
+      out.push(ticketOf(backend.statusNow(id) ?? accepted, order))
     }
     return out
   }
 
-  const pool = pipeline.pools.get(Pick.name)!
   const figures = (): Figures => {
-    const backlog = pipeline.backlog.snapshot()
-    const lane = pipeline.dispatcher.lanes().get(Pick.name)
-    const stats = { submitted: lane?.submitted ?? 0, dispatched: lane?.dispatched ?? 0, combined: lane?.combined ?? 0, pending: lane?.pending ?? 0 }
+    let completions = 0
+    let recovered = 0
+    let recoveredPicks = 0
+    let reconciled = 0
+    let depth = 0
+    let oldestAgeMs = 0
+    let workers = 0
+    let busyWorkers = 0
+    const stats = { submitted: 0, dispatched: 0, combined: 0, pending: 0 }
+    for (const p of backend.pipelines()) {
+      const b = p.backlog.snapshot()
+      depth += b.roots
+      oldestAgeMs = Math.max(oldestAgeMs, b.oldestAgeMs)
+      recovered += p.recoveredByType.get(OrderTask.name) ?? 0
+      recoveredPicks += p.recoveredByType.get(Pick.name) ?? 0
+      reconciled += p.reconciler?.reconciled() ?? 0
+      const pool = p.pools.get(Pick.name)
+      workers += pool?.size() ?? 0
+      busyWorkers += pool?.busy() ?? 0
+      const lane = p.dispatcher.lanes().get(Pick.name)
+      stats.submitted += lane?.submitted ?? 0
+      stats.dispatched += lane?.dispatched ?? 0
+      stats.combined += lane?.combined ?? 0
+      stats.pending += lane?.pending ?? 0
+    }
+    completions = completedHere()
+    const cluster = backend.cluster()
     return {
       accepted,
-      completed: (backlog.completionsByType.get(OrderTask.name) ?? 0) - completedAtStart,
+      completed: completions,
       throttled,
       throttledByTenant,
       duplicates,
-      recovered: pipeline.recoveredByType.get(OrderTask.name) ?? 0,
-      recoveredPicks: pipeline.recoveredByType.get(Pick.name) ?? 0,
-      reconciled: pipeline.reconciler?.reconciled() ?? 0,
-      backlog: backlog.roots,
-      oldestAgeMs: backlog.oldestAgeMs,
+      recovered,
+      recoveredPicks,
+      reconciled,
+      backlog: depth,
+      oldestAgeMs,
       highWater: options.highWater,
-      workers: pool.size(),
-      busyWorkers: pool.busy(),
-      minWorkers: options.minWorkers,
-      maxWorkers: options.maxWorkers,
+      workers,
+      busyWorkers,
+      // Each pipeline (each partition, in a cluster) has its own warehouse pool.
+      minWorkers: options.minWorkers * Math.max(1, backend.pipelines().length),
+      maxWorkers: options.maxWorkers * Math.max(1, backend.pipelines().length),
       jobs: counters.jobs,
       units: counters.units,
       pendingLines: stats.pending,
-      warehouse: stats
+      warehouse: stats,
+      ...(cluster === undefined ? {} : { cluster })
     }
   }
 
-  return Desk.of({ submit, status, latest, figures, pipeline })
-})
+  return Desk.of({ submit, status, latest, figures, pipelines: backend.pipelines })
+}
 
 // The status a fresh ticket stands for, before the log has anything newer.
 const acceptedStatus = (t: TaskTicket.Ticket): Omit<TaskTicket.TaskStatus, "tenant"> => ({
@@ -332,3 +508,9 @@ const acceptedStatus = (t: TaskTicket.Ticket): Omit<TaskTicket.TaskStatus, "tena
 /** The desk as a layer (needs a `Journal` and a `Scheduler`). */
 export const layer = (options: Options): Layer.Layer<Desk, DeskError, Journal.Journal | Scheduler.Scheduler> =>
   Layer.effect(Desk, make(options))
+
+/** The clustered desk as a layer (see `makeClustered`). */
+export const layerClustered = (
+  options: Options & { readonly partitions: number }
+): Layer.Layer<Desk, DeskError, Journal.Journal | Scheduler.Scheduler | Sharding.Sharding | SqlClient.SqlClient> =>
+  Layer.effect(Desk, makeClustered(options))

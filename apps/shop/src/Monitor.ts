@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer, Metric, Schedule } from "effect"
 import type * as Catalog from "./Catalog.js"
-import { Desk, metrics } from "./Desk.js"
+import { type ClusterShare, Desk, metrics } from "./Desk.js"
 import type { LoadState } from "./LoadGenerator.js"
 import type { Ticket } from "./Order.js"
 
@@ -39,6 +39,7 @@ export interface Snapshot {
   readonly latest: ReadonlyArray<Ticket>
   readonly api: ReadonlyArray<Ticket>
   readonly load: { readonly phase: string; readonly rate: number; readonly running: boolean }
+  readonly cluster?: ReadonlyArray<ClusterShare>
   readonly totals: {
     readonly accepted: number
     readonly completed: number
@@ -59,10 +60,17 @@ export interface PublicSnapshot {
   readonly samples: ReadonlyArray<Sample>
   readonly load: Snapshot["load"]
   readonly totals: Snapshot["totals"]
+  /** A clustered shop: every process's share (runner, partitions, backlog, tasks done). */
+  readonly cluster?: ReadonlyArray<ClusterShare>
 }
 
 /** The public part of a snapshot. */
-export const publicView = (s: Snapshot): PublicSnapshot => ({ samples: s.samples, load: s.load, totals: s.totals })
+export const publicView = (s: Snapshot): PublicSnapshot => ({
+  samples: s.samples,
+  load: s.load,
+  totals: s.totals,
+  ...(s.cluster === undefined ? {} : { cluster: s.cluster })
+})
 
 /** The monitor service. */
 export class Monitor extends Context.Service<Monitor, {
@@ -140,7 +148,8 @@ export const make = Effect.fnUntraced(function*(options: {
         highWater: f.highWater,
         minWorkers: f.minWorkers,
         maxWorkers: f.maxWorkers
-      }
+      },
+      ...(f.cluster === undefined ? {} : { cluster: f.cluster })
     }
   }
   return Monitor.of({

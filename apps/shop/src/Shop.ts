@@ -8,7 +8,8 @@
  */
 import { Cause, Context, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
-import { DataFolder, Journal, SqlJournal, SqliteClient } from "@mailroom/persistence"
+import { DataFolder, Journal, Snapshot, SqlJournal, SqliteClient } from "@mailroom/persistence"
+import { Runner } from "@mailroom/cluster"
 import { Scheduler } from "@mailroom/scheduler"
 import { join } from "node:path"
 import * as Catalog from "./Catalog.js"
@@ -31,6 +32,56 @@ export interface Config {
   readonly host?: string | undefined
   /** Sampling interval of the monitor (ms). */
   readonly sampleMs?: number | undefined
+  /**
+   * One process of a clustered shop: the orders' request log is partitioned over the processes
+   * on PostgreSQL (`@mailroom/cluster`); `dataDir` is not used.
+   */
+  readonly cluster?: Cluster | undefined
+}
+
+/** Where a clustered shop process finds the others. */
+export interface Cluster {
+  readonly pgUrl: string
+  /** This process's runner port (the other processes reach it there). */
+  readonly runnerPort: number
+  /** Partitions of the request log, the same on every process. */
+  readonly partitions: number
+  /** Tables of the cluster (runners, shards, messages) start with this. */
+  readonly prefix?: string | undefined
+  /** The PostgreSQL schema of every table (it must exist); default: the connection's search_path. */
+  readonly schema?: string | undefined
+}
+
+/** The desk of a clustered process: a runner on PostgreSQL, the journal and snapshots there. */
+const clusteredDesk = (config: Config, cluster: Cluster): Layer.Layer<Desk.Desk | Scheduler.Scheduler, Desk.DeskError> => {
+  const runner = Runner.layerPg({
+    url: cluster.pgUrl,
+    port: cluster.runnerPort,
+    host: "127.0.0.1",
+    prefix: cluster.prefix ?? "mailroom_shop_cluster",
+    schema: cluster.schema,
+    // One shard per partition: the runners share the shards, so the partitions, evenly.
+    shardsPerGroup: cluster.partitions,
+    sharding: {
+      shardLockRefreshInterval: "1 second",
+      shardLockExpiration: "5 seconds",
+      refreshAssignmentsInterval: "1 second",
+      runnerHealthCheckInterval: "1 second"
+    } as never
+  })
+  const storage = Layer.mergeAll(SqlJournal.layer(), Snapshot.layerSql(), Layer.orDie(Scheduler.layer({ maxBatch: 512 }))).pipe(
+    Layer.provideMerge(runner)
+  )
+  return Desk.layerClustered({ ...config.desk, partitions: cluster.partitions }).pipe(
+    Layer.provideMerge(storage),
+    Layer.catchCause((cause) => {
+      const error = Cause.findErrorOption(cause)
+      const reason = error._tag === "Some" && typeof error.value === "object" && error.value !== null && "message" in error.value
+        ? String((error.value as { message: unknown }).message)
+        : Cause.pretty(cause).split("\n")[0]!
+      return Layer.effectContext(Effect.fail(new Desk.DeskError({ operation: "start", reason: `cluster on ${cluster.pgUrl}: ${reason}` })))
+    })
+  )
 }
 
 /** The SQLite file of a data folder. */
@@ -59,10 +110,12 @@ export const journalLayer = (dataDir: string | undefined): Layer.Layer<Journal.J
 
 /** The running shop (everything except HTTP): provides `Desk`, `Monitor` and `LoadControl`. */
 export const layer = (config: Config): Layer.Layer<Desk.Desk | Monitor.Monitor | Http.LoadControl, Desk.DeskError | Journal.JournalError> => {
-  const desk = Desk.layer(config.desk).pipe(
-    Layer.provideMerge(Layer.orDie(Scheduler.layer({ maxBatch: 512 }))),
-    Layer.provide(journalLayer(config.dataDir))
-  )
+  const desk: Layer.Layer<Desk.Desk | Scheduler.Scheduler, Desk.DeskError | Journal.JournalError> = config.cluster !== undefined
+    ? clusteredDesk(config, config.cluster)
+    : Desk.layer(config.desk).pipe(
+      Layer.provideMerge(Layer.orDie(Scheduler.layer({ maxBatch: 512 }))),
+      Layer.provide(journalLayer(config.dataDir))
+    )
   const rest = Layer.effectContext(Effect.gen(function*() {
     const desk = yield* Desk.Desk
     const catalog = yield* Catalog.make()

@@ -56,7 +56,8 @@ export const live = (s: Snapshot, f: Figures, elapsed: number, duration: number 
     `${progress}   load: ${s.load.running ? `${s.load.phase}, ${s.load.rate} orders/s wanted` : "off"}`,
     `orders/s   in ${pad(avg("arrivals"))}  done ${pad(avg("completions"))}  throttled ${pad(avg("throttled"))}   backlog ${pad(f.backlog)} (oldest ${(f.oldestAgeMs / 1000).toFixed(1)} s, high-water ${f.highWater})`,
     `warehouse  ${f.workers}/${f.maxWorkers} workers (${f.busyWorkers} busy)   ${f.warehouse.dispatched} jobs for ${lines} picks (${perJob.toFixed(1)} lines per job)`,
-    `totals     accepted ${f.accepted}  completed ${f.completed}  throttled ${f.throttled}${f.recovered > 0 ? `  recovered from last run ${f.recovered}` : ""}`
+    `totals     accepted ${f.accepted}  completed ${f.completed}  throttled ${f.throttled}${f.recovered > 0 ? `  recovered from last run ${f.recovered}` : ""}`,
+    ...(f.cluster === undefined ? [] : [`cluster    ${clusterLine(f.cluster)}`])
   ]
 }
 
@@ -96,5 +97,10 @@ export const summary = (s: Snapshot, f: Figures, seconds: number): ReadonlyArray
   if (f.recovered > 0) out.push(`  - ${f.recovered} unfinished orders (${f.recoveredPicks} picks) from the last run were recovered from the log and dispatched again.`)
   if (f.reconciled > 0) out.push(`  - The reconcilers dispatched ${f.reconciled} quiet tasks again.`)
   out.push(`  - ${f.completed} orders completed${f.backlog > 0 ? `; ${f.backlog} still waiting are safe in the request log and will be finished on the next run` : ""}.`)
+  if (f.cluster !== undefined) out.push(`  - Cluster: ${clusterLine(f.cluster)}.`)
   return out
 }
+
+/** Each process's share of a clustered shop, in one line. */
+const clusterLine = (shares: NonNullable<Figures["cluster"]>): string =>
+  shares.map((c) => `${c.self ? "this process" : c.runner} runs partitions ${c.partitions.join(",")} (${c.completions} tasks done there)`).join("; ")

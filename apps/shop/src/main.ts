@@ -50,6 +50,26 @@ const flags = {
     Flag.withDescription(`largest warehouse pool the autoscaler may grow to (default ${Desk.defaults.maxWorkers})`),
     Flag.withDefault(Desk.defaults.maxWorkers)
   ),
+  cluster: Flag.Boolean("cluster").pipe(
+    Flag.withDescription("run as one process of a clustered shop: the orders' request log is partitioned over the processes on PostgreSQL (see --pg-url, --runner-port; npm run shop:cluster starts three)"),
+    Flag.withDefault(false)
+  ),
+  pgUrl: Flag.String("pg-url").pipe(
+    Flag.withDescription("PostgreSQL of a clustered shop (default $MAILROOM_PG_URL, else postgres://postgres@127.0.0.1:5432/test)"),
+    Flag.optional
+  ),
+  pgSchema: Flag.String("pg-schema").pipe(
+    Flag.withDescription("PostgreSQL schema (it must exist) for a clustered shop's tables (default: the connection's search_path)"),
+    Flag.optional
+  ),
+  runnerPort: Flag.Int("runner-port").pipe(
+    Flag.withDescription("TCP port the other processes of a clustered shop reach this one at (default 34431)"),
+    Flag.withDefault(34431)
+  ),
+  partitions: Flag.Int("partitions").pipe(
+    Flag.withDescription("partitions of a clustered shop's request log, the same on every process (default 12)"),
+    Flag.withDefault(12)
+  ),
   adminToken: Flag.String("admin-token").pipe(
     Flag.withDescription("token for /tickets, /metrics and /admin/*; prefer $MAILROOM_ADMIN_TOKEN: a flag shows in the process list (none = those answer 401)"),
     Flag.optional
@@ -65,6 +85,14 @@ const command = Command.make("mailroom-shop", flags, (f) =>
     if (f.port < 0 || f.port > 65535) return yield* new Desk.DeskError({ operation: "start", reason: `--port must be 0..65535, got ${f.port}` })
     if (f.highWater < 1) return yield* new Desk.DeskError({ operation: "start", reason: `--high-water must be ≥ 1, got ${f.highWater}` })
     if (f.maxWorkers < 1) return yield* new Desk.DeskError({ operation: "start", reason: `--max-workers must be ≥ 1, got ${f.maxWorkers}` })
+    if (f.runnerPort < 1 || f.runnerPort > 65535) {
+      return yield* new Desk.DeskError({ operation: "start", reason: `--runner-port must be 1..65535, got ${f.runnerPort}` })
+    }
+    if (f.partitions < 1 || f.partitions > 4096) {
+      return yield* new Desk.DeskError({ operation: "start", reason: `--partitions must be 1..4096, got ${f.partitions}` })
+    }
+    const pgFromEnv = yield* Config.option(Config.String("MAILROOM_PG_URL"))
+    const pgUrl = Option.getOrElse(Option.orElse(f.pgUrl, () => pgFromEnv), () => "postgres://postgres@127.0.0.1:5432/test")
     // A command-line argument is readable by every user of the machine (`ps`, /proc/<pid>/cmdline)
     // and lands in shell history; the environment is not.
     if (Option.isSome(f.adminToken)) {
@@ -75,7 +103,7 @@ const command = Command.make("mailroom-shop", flags, (f) =>
     const fromEnv = yield* Config.option(Config.String("MAILROOM_ADMIN_TOKEN"))
     const adminToken = Option.getOrUndefined(Option.orElse(f.adminToken, () => fromEnv))
     const duration = f.duration === 0 ? undefined : f.duration
-    const dataDir = f.memory ? undefined : resolve(f.data)
+    const dataDir = f.memory || f.cluster ? undefined : resolve(f.data)
     const config: Shop.Config = {
       dataDir,
       rate: f.rate,
@@ -88,7 +116,10 @@ const command = Command.make("mailroom-shop", flags, (f) =>
       },
       adminToken,
       port: f.port,
-      host: f.host
+      host: f.host,
+      cluster: f.cluster
+        ? { pgUrl, runnerPort: f.runnerPort, partitions: f.partitions, schema: Option.getOrUndefined(f.pgSchema) }
+        : undefined
     }
     yield* run(config, duration).pipe(Effect.provide(Shop.serve(config)))
   }))
@@ -101,7 +132,12 @@ const run = (config: Shop.Config, duration: number | undefined) =>
     const address = `${HttpServer.formatAddress(server.address)}/`
     const started = Date.now()
     const tty = process.stdout.isTTY === true
-    yield* Console.log(`Mailroom shop — dashboard ${address}   journal: ${config.dataDir === undefined ? "memory" : Shop.journalFile(config.dataDir)}`)
+    const journal = config.cluster !== undefined
+      ? `PostgreSQL (cluster, ${config.cluster.partitions} partitions; runner port ${config.cluster.runnerPort})`
+      : config.dataDir === undefined
+      ? "memory"
+      : Shop.journalFile(config.dataDir)
+    yield* Console.log(`Mailroom shop — dashboard ${address}   journal: ${journal}`)
     yield* Console.log(`Front desk: POST ${address}orders · GET ${address}tickets/<id> · ${address}openapi.json · admin ${config.adminToken === undefined ? "disabled (set MAILROOM_ADMIN_TOKEN)" : "enabled"}`)
     const recovered = desk.figures().recovered
     yield* Console.log(`Press Ctrl-C to stop.${recovered > 0 ? ` Recovered ${recovered} unfinished orders from the last run.` : ""}\n`)

@@ -33,9 +33,9 @@ const settle = (desk: Desk.Desk["Service"], ids: ReadonlyArray<string>) =>
 /** The pick tickets of a finished order (the `order` task's output: its children) and their outcomes. */
 const picksOf = (desk: Desk.Desk["Service"], id: string) =>
   Effect.gen(function*() {
-    const final = yield* desk.pipeline.status.get(id)
+    const final = yield* desk.pipelines()[0]!.status.get(id)
     const picks = (final.output as { picks: ReadonlyArray<string> }).picks
-    return yield* Effect.forEach(picks, (p) => desk.pipeline.status.get(p))
+    return yield* Effect.forEach(picks, (p) => desk.pipelines()[0]!.status.get(p))
   })
 
 describe("Desk", () => {
@@ -120,7 +120,7 @@ describe("Desk", () => {
       assert.strictEqual(later.ticket.id, first.ticket.id)
       assert.strictEqual(later.ticket.status, "succeeded")
       // One order and its one pick in the request log.
-      assert.strictEqual(desk.pipeline.backlog.snapshot().arrivals, 2)
+      assert.strictEqual(desk.pipelines()[0]!.backlog.snapshot().arrivals, 2)
     }).pipe(Effect.provide(deskLayer(fast))))
 
   it.live("past the high-water mark it answers Overloaded with a retry-after instead of accepting", () =>
@@ -180,7 +180,7 @@ describe("Desk", () => {
         assert.deepStrictEqual(done.map((t) => t?.status), ["succeeded", "succeeded", "succeeded"])
         assert.deepStrictEqual(done.map((t) => t?.customer), ["c0", "c1", "c2"])
         // Three orders and six lines (six picks) in the request log: nothing was created twice.
-        assert.strictEqual(desk.pipeline.backlog.snapshot().arrivals, 9)
+        assert.strictEqual(desk.pipelines()[0]!.backlog.snapshot().arrivals, 9)
         for (const id of ids) assert.strictEqual((yield* picksOf(desk, id)).length, 2)
       }).pipe(Effect.provide(deskLayer(fast, Shop.journalLayer(dir))))
       // third run: nothing left to recover, statuses and details are read back from the log
