@@ -4,7 +4,7 @@
  */
 import { Actor, Message } from "@mailroom/core"
 import { Effect, Schema } from "effect"
-import { ShardedActor } from "../src/index.js"
+import * as ShardedActor from "../src/ShardedActor.js"
 
 export class Ping extends Message.Request<Ping>()("Ping", { n: Schema.Number }, { success: Schema.Number }) {}
 export class Add extends Schema.TaggedClass<Add>()("Add", { n: Schema.Number }) {}

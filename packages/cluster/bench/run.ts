@@ -64,9 +64,9 @@ const runLoad = async (args: ReadonlyArray<string>, env: Record<string, string>)
 
 const statsOf = (p: RunnerProcess) => {
   const line = p.last("STATS ")
-  if (line === undefined) return { shards: 0, processed: 0 }
-  const parsed = JSON.parse(line.slice(6)) as { shards: number; entities: Record<string, { processed: number }> }
-  return { shards: parsed.shards, processed: parsed.entities["Bench"]?.processed ?? 0 }
+  if (line === undefined) return { shards: 0, processed: 0, cpuMicros: 0 }
+  const parsed = JSON.parse(line.slice(6)) as { shards: number; entities: Record<string, { processed: number }>; cpuMicros: number }
+  return { shards: parsed.shards, processed: parsed.entities["Bench"]?.processed ?? 0, cpuMicros: parsed.cpuMicros }
 }
 
 interface Measured {
@@ -76,6 +76,8 @@ interface Measured {
   readonly result: Record<string, unknown>
   /** Messages each runner handled during this figure (its share). */
   readonly share?: ReadonlyArray<number>
+  /** CPU time the runners spent per message they handled during this figure (warm-up included). */
+  readonly runnerCpuMicrosPerMessage?: number | undefined
 }
 
 const measured: Array<Measured> = []
@@ -121,10 +123,15 @@ const runConfig = async (config: string, round: number) => {
       await new Promise((r) => setTimeout(r, 100))
     }
     for (const figure of figures) {
-      const before = runners.map((r) => statsOf(r).processed)
+      await new Promise((r) => setTimeout(r, 300)) // a fresh STATS line
+      const before = runners.map(statsOf)
       const result = await runLoad(["cluster", figure], env)
       await new Promise((r) => setTimeout(r, 300)) // the runners' next STATS line
-      measured.push({ config, figure, round, result, share: runners.map((r, i) => statsOf(r).processed - before[i]!) })
+      const after = runners.map(statsOf)
+      const share = after.map((s, i) => s.processed - before[i]!.processed)
+      const cpu = after.reduce((sum, s, i) => sum + s.cpuMicros - before[i]!.cpuMicros, 0)
+      const handled = share.reduce((a, b) => a + b, 0)
+      measured.push({ config, figure, round, result, share, runnerCpuMicrosPerMessage: handled > 0 ? cpu / handled : undefined })
     }
   } finally {
     await killAll(runners)
@@ -155,7 +162,15 @@ const summary = figures.map((figure) => {
     const runs = measured.filter((m) => m.config === config && m.figure === figure)
     const value = median(runs.map((m) => Number(m.result["value"])))
     const mid = runs.find((m) => Number(m.result["value"]) === value) ?? runs[0]
-    return { config, name: configNames[config] ?? config, value, runs: runs.map((m) => Number(m.result["value"])), detail: mid?.result, share: mid?.share }
+    return {
+      config,
+      name: configNames[config] ?? config,
+      value,
+      runs: runs.map((m) => Number(m.result["value"])),
+      detail: mid?.result,
+      share: mid?.share,
+      runnerCpu: mid?.runnerCpuMicrosPerMessage
+    }
   })
   const baseline = rows.find((r) => r.config === "local")
   return { figure, title: figureTitles[figure] ?? figure, unit: String(rows[0]?.detail?.["unit"] ?? ""), baseline, rows }
@@ -170,7 +185,9 @@ for (const fig of summary) {
       ? `p50 ${Number(row.detail?.["p50Micros"]).toFixed(0)} µs, p99 ${Number(row.detail?.["p99Micros"]).toFixed(0)} µs`
       : `accepted ${fmt(Number(row.detail?.["acceptedPerSec"]))}/s, drained in ${Number(row.detail?.["drainSeconds"]).toFixed(2)} s`
     const share = row.share !== undefined ? `; share ${row.share.join("/")}` : ""
-    console.log(`${row.name.padEnd(32)} ${fmt(row.value).padStart(10)}  ${(ratio.toFixed(3) + "x").padStart(9)}  ${extra}${share}`)
+    const cpu = `; CPU µs/msg client ${Number(row.detail?.["clientCpuMicrosPerMessage"]).toFixed(0)}` +
+      (row.runnerCpu !== undefined ? `, runners ${row.runnerCpu.toFixed(0)}` : "")
+    console.log(`${row.name.padEnd(32)} ${fmt(row.value).padStart(10)}  ${(ratio.toFixed(3) + "x").padStart(9)}  ${extra}${share}${cpu}`)
   }
 }
 
@@ -199,7 +216,8 @@ writeFileSync(file, JSON.stringify({
       ratio: fig.baseline !== undefined ? row.value / fig.baseline.value : undefined,
       runs: row.runs,
       detail: row.detail,
-      runnerShare: row.share
+      runnerShare: row.share,
+      runnerCpuMicrosPerMessage: row.runnerCpu
     }))
   }))
 }, null, 2) + "\n")

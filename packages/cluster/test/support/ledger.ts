@@ -13,7 +13,7 @@
 import { Actor, Message } from "@mailroom/core"
 import { Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { ShardedActor } from "../../src/index.js"
+import * as ShardedActor from "../../src/ShardedActor.js"
 
 export class Apply extends Schema.TaggedClass<Apply>()("Apply", { seq: Schema.Number }) {}
 export class Progress extends Message.Request<Progress>()("Progress", {}, { success: Schema.Number }) {}

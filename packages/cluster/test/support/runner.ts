@@ -4,8 +4,9 @@
  * (a path relative to this file or absolute), then prints:
  *
  * - `READY <port>` once the runner is up;
- * - `STATS {"shards":n,"entities":{...}}` every `CLUSTER_STATS_MS` (default 200 ms): how many
- *   shards it owns and `ShardedActor.stats` (its share of the work).
+ * - `STATS {"shards":n,"entities":{...},"cpuMicros":n}` every `CLUSTER_STATS_MS` (default
+ *   200 ms): how many shards it owns, `ShardedActor.stats` (its share of the work) and the CPU
+ *   time the process used so far.
  *
  * Environment: MAILROOM_PG_URL, CLUSTER_SCHEMA, CLUSTER_PREFIX, CLUSTER_PORT,
  * CLUSTER_SHARDS (shards per group, default 300), CLUSTER_SHARDING (JSON: ShardingConfig
@@ -16,7 +17,9 @@ import { ShardId, Sharding } from "effect/cluster"
 import type { SqlClient } from "effect/sql"
 import { isAbsolute, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Runner, ShardedActor } from "../../src/index.js"
+// The modules themselves, not the index: a runner loads only what it runs.
+import * as Runner from "../../src/Runner.js"
+import * as ShardedActor from "../../src/ShardedActor.js"
 
 const env = (name: string): string => {
   const value = process.env[name]
@@ -42,7 +45,8 @@ const report = Effect.gen(function*() {
   let shards = 0
   for (let i = 1; i <= shardsPerGroup; i++) if (s.hasShardId(ShardId.make("default", i))) shards++
   const stats = yield* ShardedActor.stats
-  process.stdout.write(`STATS ${JSON.stringify({ shards, entities: stats })}\n`)
+  const cpu = process.cpuUsage()
+  process.stdout.write(`STATS ${JSON.stringify({ shards, entities: stats, cpuMicros: cpu.user + cpu.system })}\n`)
 })
 
 const main = Effect.gen(function*() {
