@@ -131,11 +131,14 @@ export const make = Effect.fnUntraced(function*(options: {
         if (!ledger.dispatch(record)) continue
         dispatched++
         const bundle: Bundle = { tasks: [record], payload: record.payload }
-        const opOptions = {
-          tenant: record.tenant,
-          ...(record.priority === undefined ? {} : { priority: record.priority }),
-          ...(record.deadline === undefined ? {} : { deadline: Math.max(0, record.deadline - now) })
-        }
+        // Options only when the task has something to say (most have the default tenant and no priority or deadline).
+        const opOptions = record.tenant === "default" && record.priority === undefined && record.deadline === undefined
+          ? undefined
+          : {
+            tenant: record.tenant,
+            ...(record.priority === undefined ? {} : { priority: record.priority }),
+            ...(record.deadline === undefined ? {} : { deadline: Math.max(0, record.deadline - now) })
+          }
         ops.push(
           type.merge.kind === "none"
             ? Operation.single(keyOf(type, record), bundle, opOptions)

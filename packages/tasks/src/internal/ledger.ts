@@ -101,7 +101,11 @@ export interface TaskRecord {
   output: unknown
   children: Children | undefined
   phase: Phase
-  /** Monotonic ms when the phase was entered (durations never use the wall clock). */
+  /**
+   * Monotonic ms when the task last became held by nobody, waiting or retry-waiting (what the
+   * reconciler measures quiet periods from; durations never use the wall clock). Not updated
+   * on the hot path (ready, scheduled, running), where nothing reads it.
+   */
   since: number
   /** Monotonic ms of acceptance (wall age at replay mapped onto this process's clock). */
   acceptedMono: number
@@ -310,7 +314,6 @@ export class Ledger {
       return
     }
     record.phase = "ready"
-    record.since = this.mono()
     Queue.offerUnsafe(this.ready, record)
   }
 
@@ -318,9 +321,8 @@ export class Ledger {
   dispatch(record: TaskRecord): boolean {
     if (record.phase !== "ready" || this.live.get(record.id) !== record) return false
     record.phase = "scheduled"
-    record.since = this.mono()
     record.dispatches++
-    this.report(record, { kind: "dispatched", id: record.id, attempt: record.dispatches })
+    this.report(record, { record, kind: "dispatched", id: record.id, attempt: record.dispatches })
     return true
   }
 
@@ -335,8 +337,7 @@ export class Ledger {
   start(record: TaskRecord): boolean {
     if (record.phase !== "scheduled" || this.live.get(record.id) !== record) return false
     record.phase = "running"
-    record.since = this.mono()
-    this.report(record, { kind: "running", id: record.id, attempt: record.dispatches })
+    this.report(record, { record, kind: "running", id: record.id, attempt: record.dispatches })
     return true
   }
 
@@ -350,7 +351,7 @@ export class Ledger {
     if (children !== undefined && children.total > 0) {
       record.phase = "waiting"
       record.since = this.mono()
-      this.report(record, { kind: "waiting", id: record.id, attempt: record.dispatches, output })
+      this.report(record, { record, kind: "waiting", id: record.id, attempt: record.dispatches, output })
       return
     }
     this.finish(record, { kind: "succeeded", id: record.id, attempt: record.dispatches, output })
@@ -376,7 +377,7 @@ export class Ledger {
             return
           }
           const delay = Math.max(0, Math.round(Duration.toMillis((next.value as readonly [unknown, Duration.Duration])[1])))
-          this.report(record, { kind: "retrying", id: record.id, attempt: record.dispatches, error, retryAt: now + delay })
+          this.report(record, { record, kind: "retrying", id: record.id, attempt: record.dispatches, error, retryAt: now + delay })
           this.waitRetry(record, delay)
         }))
     })
@@ -440,7 +441,7 @@ export class Ledger {
     record.finishing = true
     record.phase = "idle"
     record.since = this.mono()
-    this.report(record, report)
+    this.report(record, { ...report, record })
   }
 
   private waitRetry(record: TaskRecord, delay: number): void {
@@ -471,10 +472,10 @@ export class Ledger {
   }
 
   /** Queues a status report for the log (not awaited: the fold applies it once durable). */
-  private report(record: TaskRecord, report: Report): void {
+  private report(record: TaskRecord, report: Report & { readonly record: TaskRecord }): void {
     if (this.options.loseReport?.(report.id, report.kind)) return
     record.reporting++
-    Queue.offerUnsafe(this.queue, { ...report, record })
+    Queue.offerUnsafe(this.queue, report)
   }
 
   // ---------------------------------------------------------------- recovery
