@@ -1,7 +1,7 @@
 /**
  * The load process of the cluster bench (run by `run.ts` on the TypeScript sources):
  *
- *   load.ts setup <schema> | drop <schema>
+ *   load.ts setup <schema> | drop <schema> | dropstale
  *   load.ts <local | cluster | inprocess> <ask | seq | tell | persisted>
  *
  * `local` spawns the bench actors on an `ActorSystem` in this process (the baseline);
@@ -171,10 +171,32 @@ const cluster = () => ({
   maxConnections: 8
 })
 
+/** Schemas of bench runs (`mrc_bench_<base36 ms>_<n>`) started more than 30 minutes ago: killed runs. */
+const dropStale = Effect.gen(function*() {
+  const sql = yield* PgClient.PgClient
+  const rows = yield* sql.unsafe<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'mrc\\_bench\\_%'`)
+  const dropped: Array<string> = []
+  for (const { nspname } of rows) {
+    const stamp = /^mrc_bench_([0-9a-z]+)_\d+$/.exec(nspname)?.[1]
+    const at = stamp === undefined ? Number.NaN : parseInt(stamp, 36)
+    if (Number.isFinite(at) && Date.now() - at > 30 * 60_000) {
+      yield* sql.unsafe(`DROP SCHEMA IF EXISTS "${nspname}" CASCADE`)
+      dropped.push(nspname)
+    }
+  }
+  return { dropped }
+})
+
 const program: Effect.Effect<unknown, unknown> = mode === "setup"
-  ? Effect.flatMap(PgClient.PgClient, (sql) => sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${safeSchema}"`)).pipe(Effect.provide(admin))
+  ? Effect.flatMap(PgClient.PgClient, (sql) => Effect.as(sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${safeSchema}"`), {})).pipe(
+    Effect.provide(admin)
+  )
   : mode === "drop"
-  ? Effect.flatMap(PgClient.PgClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${safeSchema}" CASCADE`)).pipe(Effect.provide(admin))
+  ? Effect.flatMap(PgClient.PgClient, (sql) => Effect.as(sql.unsafe(`DROP SCHEMA IF EXISTS "${safeSchema}" CASCADE`), {})).pipe(
+    Effect.provide(admin)
+  )
+  : mode === "dropstale"
+  ? dropStale.pipe(Effect.provide(admin))
   : mode === "local"
   ? Effect.flatMap(localTarget, measure).pipe(Effect.provide(ActorSystem.layer()))
   : mode === "cluster"
@@ -187,7 +209,7 @@ const program: Effect.Effect<unknown, unknown> = mode === "setup"
 
 Effect.runPromise(Effect.scoped(program) as Effect.Effect<unknown, unknown>).then(
   (result) => {
-    if (result !== undefined && mode !== "setup" && mode !== "drop") process.stdout.write(`@@RESULT ${JSON.stringify(result)}\n`)
+    process.stdout.write(`@@RESULT ${JSON.stringify(result ?? {})}\n`)
     process.exit(0)
   },
   (error) => {

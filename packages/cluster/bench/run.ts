@@ -58,7 +58,6 @@ const runLoad = async (args: ReadonlyArray<string>, env: Record<string, string>)
   const line = await p.waitFor("@@", 180_000).catch((e: unknown) => `@@ERROR ${JSON.stringify(String(e))}`)
   await p.exited
   if (line.startsWith("@@RESULT ")) return JSON.parse(line.slice(9)) as Record<string, unknown>
-  if (args[0] === "setup" || args[0] === "drop") return {}
   throw new Error(`${args.join(" ")}: ${line.slice(8)} ${p.stderr().slice(-1500)}`)
 }
 
@@ -135,7 +134,7 @@ const runConfig = async (config: string, round: number) => {
     }
   } finally {
     await killAll(runners)
-    await runLoad(["drop", schema], {})
+    await runLoad(["drop", schema], {}).catch((e: unknown) => console.error(`could not drop schema ${schema}: ${String(e)}`))
   }
 }
 
@@ -146,6 +145,8 @@ const median = (values: ReadonlyArray<number>) => {
 
 const fmt = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k` : v.toFixed(0))
 
+const stale = await runLoad(["dropstale"], {})
+if (Array.isArray(stale["dropped"]) && stale["dropped"].length > 0) console.log(`dropped schemas of killed runs: ${stale["dropped"].join(", ")}`)
 const loadStart = loadavg()
 const started = Date.now()
 console.log(`@mailroom/cluster bench — node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), ${rounds} round(s)`)
