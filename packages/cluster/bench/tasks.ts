@@ -55,9 +55,9 @@ const runConfig = async (config: string) => {
     await Promise.all(runners.map((r) => r.waitFor("READY", 60_000)))
     // Every partition running before the load starts.
     const deadline = Date.now() + 60_000
-    while (n > 0) {
-      const running = new Set(runners.flatMap((r) => (JSON.parse(r.last("STATS ")?.slice(6) ?? `{"partitions":[]}`) as { partitions: Array<number> }).partitions))
-      if (running.size === PARTITIONS) break
+    const running = () =>
+      new Set(runners.flatMap((r) => (JSON.parse(r.last("STATS ")?.slice(6) ?? `{"partitions":[]}`) as { partitions: Array<number> }).partitions)).size
+    while (runners.length > 0 && running() !== PARTITIONS) {
       if (Date.now() > deadline) throw new Error("the partitions did not start")
       await new Promise((r) => setTimeout(r, 100))
     }
@@ -81,6 +81,8 @@ const names: Record<string, string> = {
   "3": "3 runners + client process"
 }
 
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
 const main = async () => {
   const results: Record<string, Array<Record<string, unknown>>> = {}
   for (let r = 0; r < rounds; r++) {
@@ -90,7 +92,6 @@ const main = async () => {
       console.log(`${names[config] ?? config}: ${JSON.stringify(result)}`)
     }
   }
-  const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const rows = configs.map((c) => {
     const rs = results[c]!
     return {
