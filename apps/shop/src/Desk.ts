@@ -222,8 +222,9 @@ export interface ClusterShare {
 }
 
 /** The shop's two task types (the pick counters are this process's). */
+const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
+
 const taskTypes = Effect.fnUntraced(function*(options: Options, counters: Warehouse.Counters) {
-  const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
   const Pick = yield* Warehouse.pickType({ ...options, counters }).pipe(Effect.mapError(startError))
   const OrderTask = yield* TaskType.make({
     name: "order",
@@ -298,7 +299,6 @@ export const makeClustered = Effect.fnUntraced(function*(
     boardInterval: "500 millis",
     pipeline: pipelineOptions(options, types)
   })
-  const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
   const context = yield* Layer.build(ClusterTasks.layer(def)).pipe(Effect.mapError(startError))
   const local = Context.get(context, ClusterTasks.LocalPartitions)
   const client = yield* ClusterTasks.client(def).pipe(Effect.mapError(startError))
