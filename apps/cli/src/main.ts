@@ -104,6 +104,28 @@ const start = Command.make("start", {
     Flag.filter(atLeast(1), atLeastText(1)),
     Flag.optional
   ),
+  cluster: Flag.Boolean("cluster").pipe(
+    Flag.withDescription("run as one process of a clustered shop: the orders' request log is partitioned over the processes on PostgreSQL (see --pg-url, --runner-port; npm run shop:cluster starts three)"),
+    Flag.withDefault(false)
+  ),
+  pgUrl: Flag.String("pg-url").pipe(
+    Flag.withDescription("PostgreSQL of a clustered shop (default $MAILROOM_PG_URL, else postgres://postgres@127.0.0.1:5432/test)"),
+    Flag.optional
+  ),
+  pgSchema: Flag.String("pg-schema").pipe(
+    Flag.withDescription("PostgreSQL schema (it must exist) for a clustered shop's tables (default: the connection's search_path)"),
+    Flag.optional
+  ),
+  runnerPort: Flag.Int("runner-port").pipe(
+    Flag.withDescription("TCP port the other processes of a clustered shop reach this one at (default 34431)"),
+    Flag.filter((n) => n >= 1 && n <= 65535, () => "must be 1..65535"),
+    Flag.optional
+  ),
+  partitions: Flag.Int("partitions").pipe(
+    Flag.withDescription("partitions of a clustered shop's request log, the same on every process (default 12)"),
+    Flag.filter((n) => n >= 1 && n <= 4096, () => "must be 1..4096"),
+    Flag.optional
+  ),
   adminToken: Flag.String("admin-token").pipe(
     Flag.withDescription("token for the shop's ticket list (GET /tickets), /metrics and /admin/*; prefer $MAILROOM_ADMIN_TOKEN: a flag shows in the process list (none = those answer 401)"),
     Flag.optional
@@ -111,7 +133,7 @@ const start = Command.make("start", {
 }, (f) =>
   Effect.gen(function*() {
     if (!existsSync(shopMain)) return yield* fail(`the shop is not built (${shopMain} is missing): run \`npx nx run shop:build\``)
-    if (!f.memory) yield* dataFolder(resolve(Option.getOrElse(f.data, () => ".mailroom-data")))
+    if (!f.memory && !f.cluster) yield* dataFolder(resolve(Option.getOrElse(f.data, () => ".mailroom-data")))
     const args: Array<string> = []
     const pass = (name: string, value: Option.Option<string | number>) => {
       if (Option.isSome(value)) args.push(`--${name}`, String(value.value))
@@ -125,7 +147,12 @@ const start = Command.make("start", {
     pass("tenant-rate", f.tenantRate)
     pass("max-workers", f.maxWorkers)
     pass("admin-token", f.adminToken)
+    pass("pg-url", f.pgUrl)
+    pass("pg-schema", f.pgSchema)
+    pass("runner-port", f.runnerPort)
+    pass("partitions", f.partitions)
     if (f.memory) args.push("--memory")
+    if (f.cluster) args.push("--cluster")
     // The shop prints its own one-line error when it fails; its exit code becomes ours. Killed
     // by a signal it printed nothing: say so (SIGINT/SIGTERM are a Ctrl-C or a stop asked for).
     const ended = yield* runShop(args)

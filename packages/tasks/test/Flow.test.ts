@@ -20,13 +20,13 @@ describe("flows", () => {
   it.effect("an order spawns picks; it waits for them holding no worker, then succeeds with its output", () =>
     Effect.gen(function*() {
       let picked = 0
-      let release = false
+      const gate = { release: false }
       const Pick = TaskType.makeUnsafe({
         name: "pick",
         payload: Line,
         handler: (line) =>
           Effect.gen(function*() {
-            while (!release) yield* Effect.sleep("10 millis")
+            while (!gate.release) yield* Effect.sleep("10 millis")
             picked += line.qty
           })
       })
@@ -48,7 +48,7 @@ describe("flows", () => {
       assert.strictEqual(waitingB.status, "waiting")
       assert.deepStrictEqual(waitingA.children, { total: 2, pending: 2, failed: 0 })
       assert.strictEqual(p.pools.get("order")!.busy(), 0)
-      release = true
+      gate.release = true
       yield* run()
       const final = yield* p.status.awaitFinal(a)
       assert.strictEqual(final.status, "succeeded")
@@ -132,13 +132,13 @@ describe("flows", () => {
   it.effect("a waiting parent survives a restart: it completes once its children are final", () =>
     Effect.gen(function*() {
       const journal = yield* memoryJournal
-      let block = true
+      const gate = { block: true }
       const Pick = TaskType.makeUnsafe({
         name: "pick",
         payload: Line,
         timeout: "1 hour",
         handler: () => Effect.gen(function*() {
-          while (block) yield* Effect.sleep("10 millis")
+          while (gate.block) yield* Effect.sleep("10 millis")
         })
       })
       const OrderTask = TaskType.makeUnsafe({
@@ -153,7 +153,7 @@ describe("flows", () => {
         assert.strictEqual((yield* p.status.get(t)).status, "waiting")
         return t
       }).pipe(Effect.scoped, Effect.provide(env(journal)))
-      block = false
+      gate.block = false
       const final = yield* Effect.gen(function*() {
         const p = yield* Pipeline.make({ types: [OrderTask, Pick], reconciler: false })
         assert.strictEqual(p.recovered, 2) // the waiting order and its pick
@@ -198,12 +198,12 @@ describe("flows", () => {
 describe("status with payload", () => {
   it.effect("answers the payload of live tasks from memory and of final ones from the log", () =>
     Effect.gen(function*() {
-      let block = true
+      const gate = { block: true }
       const Work = TaskType.makeUnsafe({
         name: "work",
         payload: Schema.Struct({ n: Schema.Number, when: Schema.Date }),
         handler: (w) => Effect.gen(function*() {
-          while (block && w.n === 2) yield* Effect.sleep("10 millis")
+          while (gate.block && w.n === 2) yield* Effect.sleep("10 millis")
           return w.n * 10
         })
       })
@@ -219,7 +219,7 @@ describe("status with payload", () => {
       assert.strictEqual(live.status, "running")
       assert.deepStrictEqual(live.payload, { n: 2, when: new Date(1000) })
       assert.isUndefined((yield* p.status.get(two)).payload, "only when asked")
-      block = false
+      gate.block = false
     }).pipe(Effect.scoped, Effect.provide(env())))
 })
 
@@ -228,13 +228,13 @@ describe("payloads through the log", () => {
     Effect.gen(function*() {
       const journal = yield* memoryJournal
       const seen: Array<unknown> = []
-      let block = true
+      const gate = { block: true }
       const Remind = TaskType.makeUnsafe({
         name: "remind",
         payload: Schema.Struct({ at: Schema.Date }),
         timeout: "1 hour",
         handler: (r) => Effect.gen(function*() {
-          while (block) yield* Effect.sleep("10 millis")
+          while (gate.block) yield* Effect.sleep("10 millis")
           seen.push(r.at)
         })
       })
@@ -243,7 +243,7 @@ describe("payloads through the log", () => {
         yield* p.frontDesk.submit(Remind, { at: new Date(86_400_000) })
         yield* run(3)
       }).pipe(Effect.scoped, Effect.provide(env(journal)))
-      block = false
+      gate.block = false
       yield* Effect.gen(function*() {
         const p = yield* Pipeline.make({ types: [Remind], reconciler: false })
         yield* run(3)

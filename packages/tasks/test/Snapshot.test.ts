@@ -29,7 +29,7 @@ describe("snapshots", () => {
     Effect.gen(function*() {
       const journal = yield* memoryJournal
       const store = yield* memoryStore
-      let block = true
+      const gate = { block: true }
       let failOnce = true
       const Work = TaskType.makeUnsafe({
         name: "work",
@@ -42,7 +42,7 @@ describe("snapshots", () => {
               failOnce = false
               return yield* Effect.fail("first failure")
             }
-            while (block && job.n === 2) yield* Effect.sleep("10 millis")
+            while (gate.block && job.n === 2) yield* Effect.sleep("10 millis")
             return job.n * 10
           })
       })
@@ -57,7 +57,7 @@ describe("snapshots", () => {
       const saved = yield* store.load("mailroom-tasks")
       assert.isTrue(Option.isSome(saved))
       assert.strictEqual(Option.getOrThrow(saved).version, yield* journal.streamVersion("mailroom-tasks"))
-      block = false
+      gate.block = false
       yield* Effect.gen(function*() {
         const p = yield* Pipeline.make({ types: [Work], reconciler: false })
         assert.strictEqual(p.replayed, 0, "everything came from the snapshot")
