@@ -157,23 +157,20 @@ export const make = Effect.fnUntraced(function*(options: {
       return Effect.asVoid(Effect.forkIn(submit(lane, ops), scope))
     })
 
-  // The one queue the ledger feeds: tasks go to their type's FIFO, then into the window.
-  const intake = Effect.gen(function*() {
-    while (true) {
-      const records = yield* Queue.takeAll(ledger.ready)
-      for (const record of records) lanes.get(record.type)?.pending.push(record)
-      signal()
-    }
-  })
+  // The one queue the ledger feeds: on each wake its tasks go to their type's FIFO, then into
+  // the window.
+  ledger.onReady = signal
   const loop = Effect.gen(function*() {
     while (true) {
       yield* Queue.take(wake)
       signaled = false
+      for (const record of ledger.takeReady()) lanes.get(record.type)?.pending.push(record)
       for (const lane of lanes.values()) yield* pump(lane)
     }
   })
-  yield* Effect.forkScoped(intake)
   yield* Effect.forkScoped(loop)
+  // Tasks made ready before the dispatcher existed (recovery runs after it is built).
+  signal()
 
   return {
     dispatched: () => dispatched,

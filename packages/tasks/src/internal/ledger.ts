@@ -115,6 +115,14 @@ export interface TaskRecord {
   finishing: boolean
   /** Reports of it queued for the log and not committed yet (the reconciler leaves it alone meanwhile). */
   reporting: number
+  /** Its type's counters. */
+  readonly stats: TypeStats
+}
+
+/** Counters of one task type. */
+interface TypeStats {
+  depth: number
+  completions: number
 }
 
 /** A task as `Pipeline.Options.onAccept` sees it. */
@@ -170,6 +178,13 @@ export interface LedgerOptions {
   readonly idPrefix: string
 }
 
+/**
+ * A task is live until its final fact is folded in (then it leaves `live` for good): its status
+ * tells without a look-up.
+ */
+const ended = (record: TaskRecord): boolean =>
+  record.status === "succeeded" || record.status === "failed" || record.status === "compensated"
+
 /** Separates the parts of a scoped idempotency key (never in a tenant or type name). */
 const SEP = "\u0001"
 
@@ -186,9 +201,8 @@ export const make = Effect.fnUntraced(function*(
   const clock = yield* Clock.Clock
   const context = yield* Effect.context<never>()
   const queue = yield* Queue.unbounded<Entry>()
-  const ready = yield* Queue.unbounded<TaskRecord>()
   const snapshots = Option.getOrUndefined(yield* Effect.serviceOption(Snapshot.SnapshotStore))
-  return new Ledger(types, options, journal, clock, queue, ready, context, snapshots)
+  return new Ledger(types, options, journal, clock, queue, context, snapshots)
 })
 
 /** See the module comment. */
@@ -198,16 +212,38 @@ export class Ledger {
   readonly keys = new Map<string, TaskRecord>()
   readonly listeners = new Map<string, Set<Listener>>()
   readonly watchers = new Set<Listener>()
-  /** Live tasks ready for the dispatcher, in order. */
-  readonly ready: Queue.Queue<TaskRecord>
+  /**
+   * The one queue feeding the dispatcher: live tasks ready to dispatch, in order (a plain array
+   * drained by `takeReady`; `onReady` wakes the dispatcher once per batch of arrivals).
+   */
+  private ready: Array<TaskRecord> = []
+  /** Set by the dispatcher: called when the ready queue goes from empty to not empty. */
+  onReady: () => void = () => {}
   /** Submissions validated and on their way into the log (admission counts them). */
   pendingAccepts = 0
   /** Live tasks without a parent (admission's backlog: children of accepted work are never refused). */
   roots = 0
   arrivals = 0
   completions = 0
-  readonly depthByType = new Map<string, number>()
-  readonly completionsByType = new Map<string, number>()
+  /** Per task type: live tasks and tasks final (records point at their type's entry). */
+  private readonly typeStats = new Map<string, TypeStats>()
+  /** Live tasks per type. */
+  get depthByType(): ReadonlyMap<string, number> {
+    const out = new Map<string, number>()
+    for (const [type, s] of this.typeStats) out.set(type, s.depth)
+    return out
+  }
+  /** Tasks final per type (replayed ones included). */
+  get completionsByType(): ReadonlyMap<string, number> {
+    const out = new Map<string, number>()
+    for (const [type, s] of this.typeStats) if (s.completions > 0) out.set(type, s.completions)
+    return out
+  }
+  private statsOf(type: string): TypeStats {
+    let s = this.typeStats.get(type)
+    if (s === undefined) this.typeStats.set(type, s = { depth: 0, completions: 0 })
+    return s
+  }
   /** Tasks put back to work at start, per type (see `recover`). */
   readonly recoveredByType = new Map<string, number>()
   /** Latencies (accepted → final, ms) since the backlog monitor last drained them. */
@@ -238,7 +274,6 @@ export class Ledger {
     journal: Journal.Journal["Service"],
     clock: Clock.Clock,
     queue: Queue.Queue<Entry>,
-    ready: Queue.Queue<TaskRecord>,
     context: Context.Context<never>,
     snapshots: Snapshot.SnapshotStore["Service"] | undefined
   ) {
@@ -247,7 +282,6 @@ export class Ledger {
     this.journal = journal
     this.clock = clock
     this.queue = queue
-    this.ready = ready
     this.runFork = Effect.runForkWith(context)
     this.snapshots = snapshots
     this.lastSnapshotAt = this.mono()
@@ -308,18 +342,26 @@ export class Ledger {
   /** ready: puts a live task in the dispatcher's queue (no-op unless nobody holds it). */
   private enqueue(record: TaskRecord): void {
     if (record.phase === "ready" || record.phase === "scheduled" || record.phase === "running") return
-    if (this.live.get(record.id) !== record || this.closed !== undefined) return
+    if (ended(record) || this.closed !== undefined) return
     if (!this.types.has(record.type)) {
       record.phase = "parked"
       return
     }
     record.phase = "ready"
-    Queue.offerUnsafe(this.ready, record)
+    this.ready.push(record)
+    if (this.ready.length === 1) this.onReady()
+  }
+
+  /** Takes every task of the ready queue (the dispatcher, when woken). */
+  takeReady(): Array<TaskRecord> {
+    const taken = this.ready
+    this.ready = []
+    return taken
   }
 
   /** dispatch: ready → scheduled (logged as a new attempt). False when the task moved on meanwhile. */
   dispatch(record: TaskRecord): boolean {
-    if (record.phase !== "ready" || this.live.get(record.id) !== record) return false
+    if (record.phase !== "ready" || ended(record)) return false
     record.phase = "scheduled"
     record.dispatches++
     this.report(record, { record, kind: "dispatched", id: record.id, attempt: record.dispatches })
@@ -335,7 +377,7 @@ export class Ledger {
 
   /** start: scheduled → running. False when the task ended or runs elsewhere. */
   start(record: TaskRecord): boolean {
-    if (record.phase !== "scheduled" || this.live.get(record.id) !== record) return false
+    if (record.phase !== "scheduled" || ended(record)) return false
     record.phase = "running"
     this.report(record, { record, kind: "running", id: record.id, attempt: record.dispatches })
     return true
@@ -558,21 +600,32 @@ export class Ledger {
   /** Folds one committed log event into the index. */
   applyEntry(entry: LogEntry): void {
     const facts = entry.facts
-    for (let i = 0; i < facts.length; i++) this.apply(facts[i]!, entry.at, entry.version, undefined)
+    const mono = this.mono()
+    for (let i = 0; i < facts.length; i++) this.apply(facts[i]!, entry.at, entry.version, undefined, undefined, mono)
     this.version = entry.version
     this.factsSinceSnapshot += facts.length
   }
 
-  /** Folds one committed fact. `decoded`: payloads the front desk already has (live accepts). */
-  private apply(fact: Fact, at: number, version: number, decoded: ReadonlyArray<unknown> | undefined): void {
+  /**
+   * Folds one committed fact. `decoded`: payloads the front desk already has (live accepts);
+   * `known`: the record a live report is about (saves the look-up); `mono`: the batch's time.
+   */
+  private apply(
+    fact: Fact,
+    at: number,
+    version: number,
+    decoded: ReadonlyArray<unknown> | undefined,
+    known: TaskRecord | undefined,
+    mono: number
+  ): void {
     if (fact.kind === "accepted") {
       const tasks = fact.tasks
-      const mono = this.mono()
       const now = this.now()
-      for (let i = 0; i < tasks.length; i++) this.add(tasks[i]!, version, decoded === undefined ? undefined : { value: decoded[i] }, mono, now)
+      for (let i = 0; i < tasks.length; i++) this.add(tasks[i]!, version, decoded, i, mono, now)
       return
     }
-    const record = this.live.get(fact.id)
+    // A record is live until its final fact: its status tells, without a look-up.
+    const record = known !== undefined ? (ended(known) ? undefined : known) : this.live.get(fact.id)
     if (record === undefined) return // already final (a duplicate run's report) or unknown
     if (fact.attempt > record.attempt) record.attempt = fact.attempt
     if (record.dispatches < record.attempt) record.dispatches = record.attempt
@@ -600,19 +653,27 @@ export class Ledger {
         if (!this.replaying && record.children !== undefined && record.children.pending === 0) this.completeParent(record)
         return
       case "succeeded":
-        this.final(record, { kind: "succeeded", output: fact.output }, at)
+        this.final(record, { kind: "succeeded", output: fact.output }, at, mono)
         return
       case "failed":
       case "compensated":
-        this.final(record, fact, at)
+        this.final(record, fact, at, mono)
     }
   }
 
-  private add(t: AcceptedTask, version: number, decoded: { readonly value: unknown } | undefined, mono: number, now: number): void {
-    if (this.live.has(t.id) || this.finals.has(t.id)) return
+  private add(
+    t: AcceptedTask,
+    version: number,
+    decoded: ReadonlyArray<unknown> | undefined,
+    index: number,
+    mono: number,
+    now: number
+  ): void {
+    // Ids made by this process are new; replayed or caught-up ones may repeat (an idempotent retry).
+    if ((decoded === undefined || this.replaying) && (this.live.has(t.id) || this.finals.has(t.id))) return
     const type = this.types.get(t.type)
     let payload: unknown = undefined
-    if (decoded !== undefined) payload = decoded.value
+    if (decoded !== undefined) payload = decoded[index]
     else if (type !== undefined && (!this.replaying || this.options.onAccept !== undefined)) {
       // While replaying, payloads are decoded at recovery, for the tasks still live (most end final).
       const d = decodeStored(type, t.payload)
@@ -645,7 +706,8 @@ export class Ledger {
       acceptedMono: this.replaying ? mono - Math.max(0, now - t.at) : mono,
       step: undefined,
       finishing: false,
-      reporting: 0
+      reporting: 0,
+      stats: this.statsOf(t.type)
     }
     this.index(record)
     this.arrivals++
@@ -675,14 +737,15 @@ export class Ledger {
   private index(record: TaskRecord): void {
     this.live.set(record.id, record)
     if (record.key !== undefined) this.keys.set(scopedKey(record.type, record.tenant, record.parent, record.key), record)
-    this.depthByType.set(record.type, (this.depthByType.get(record.type) ?? 0) + 1)
+    record.stats.depth++
     if (record.parent === undefined) this.roots++
   }
 
   private final(
     record: TaskRecord,
     fact: { readonly kind: "succeeded"; readonly output: unknown } | { readonly kind: "failed" | "compensated"; readonly error: string },
-    at: number
+    at: number,
+    mono: number
   ): void {
     this.live.delete(record.id)
     record.status = fact.kind
@@ -698,14 +761,16 @@ export class Ledger {
     } else {
       record.error = fact.error
     }
-    this.timers.get(record.id)?.interruptUnsafe()
-    this.timers.delete(record.id)
+    if (this.timers.size > 0) {
+      this.timers.get(record.id)?.interruptUnsafe()
+      this.timers.delete(record.id)
+    }
     this.retain(record)
-    this.depthByType.set(record.type, (this.depthByType.get(record.type) ?? 1) - 1)
+    record.stats.depth--
     if (record.parent === undefined) this.roots--
     this.completions++
-    this.completionsByType.set(record.type, (this.completionsByType.get(record.type) ?? 0) + 1)
-    if (this.latencies.length < 100_000) this.latencies.push(this.mono() - record.acceptedMono)
+    record.stats.completions++
+    if (this.latencies.length < 100_000) this.latencies.push(mono - record.acceptedMono)
     this.notify(record)
     if (!this.replaying) this.onFinal(record.id)
     if (record.parent !== undefined) this.childFinal(record, at)
@@ -893,13 +958,14 @@ export class Ledger {
   }
 
   private committed(entries: ReadonlyArray<Entry>, slots: ReadonlyArray<number>, versions: ReadonlyArray<number>, at: number): void {
+    const mono = this.mono()
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!
       const version = versions[slots[i]!] ?? this.version
-      if (e.kind === "accepted") this.apply(e, at, version, e.decoded)
+      if (e.kind === "accepted") this.apply(e, at, version, e.decoded, undefined, mono)
       else {
         e.record.reporting--
-        this.apply(e, at, version, undefined)
+        this.apply(e, at, version, undefined, e.record, mono)
       }
     }
     this.factsSinceSnapshot += entries.length
@@ -1007,7 +1073,8 @@ export class Ledger {
         id: t[0], type: t[1], tenant: t[2], key: u(t[3]), parent: u(t[4]), priority: undefined, deadline: undefined,
         acceptedAt: t[5], version: t[6], hash: u(t[7]), payload: undefined, encoded: undefined, status: t[8], attempt: t[9],
         dispatches: t[9], failures: undefined, retryAt: undefined, updatedAt: t[10], error: u(t[11]), output: u(t[12]),
-        children: undefined, phase: "idle", since: mono, acceptedMono: mono, step: undefined, finishing: false, reporting: 0
+        children: undefined, phase: "idle", since: mono, acceptedMono: mono, step: undefined, finishing: false, reporting: 0,
+        stats: this.statsOf(t[1])
       }
       this.finals.set(record.id, record)
       if (record.key !== undefined) this.keys.set(scopedKey(record.type, record.tenant, record.parent, record.key), record)
@@ -1025,7 +1092,7 @@ export class Ledger {
         dispatches: t[12], failures: u(t[13]), retryAt: u(t[14]), updatedAt: t[15], error: u(t[16]), output: u(t[17]),
         children: t[18] === null ? undefined : { total: t[18][0], pending: t[18][1], failed: t[18][2] },
         phase: "idle", since: mono, acceptedMono: mono - Math.max(0, now - t[7]), step: undefined, finishing: false,
-        reporting: 0
+        reporting: 0, stats: this.statsOf(t[1])
       }
       this.index(record)
       this.options.onAccept?.({
@@ -1037,7 +1104,7 @@ export class Ledger {
     this.completions = num(s.completions) ? s.completions as number : 0
     const byType = (s as { completionsByType?: unknown }).completionsByType
     if (typeof byType === "object" && byType !== null) {
-      for (const [type, n] of Object.entries(byType)) if (num(n)) this.completionsByType.set(type, n as number)
+      for (const [type, n] of Object.entries(byType)) if (num(n)) this.statsOf(type).completions = n as number
     }
     return this
   }
