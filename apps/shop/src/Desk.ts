@@ -19,11 +19,8 @@
  * all come from the pipeline. The desk keeps only this run's counters and the ids of the last
  * tickets it answered (for the dashboard's list).
  */
-import { Context, Effect, Layer, Metric, Option, Schema } from "effect"
+import { Context, Effect, Layer, Metric, Schema } from "effect"
 import type { Scope } from "effect"
-import { type Sharding, ShardingConfig } from "effect/cluster"
-import type { SqlClient } from "effect/sql"
-import { ClusterTasks } from "@mailroom/cluster"
 import type { Journal } from "@mailroom/persistence"
 import type { Scheduler } from "@mailroom/scheduler"
 import { Pipeline, type TaskError, TaskType, Ticket as TaskTicket } from "@mailroom/tasks"
@@ -191,7 +188,7 @@ const ticketOf = (s: TaskTicket.TaskStatus, order: PlacedOrder): Ticket => {
 const RECENT = 200
 
 /** What runs the desk's tasks: one pipeline in this process, or the partitions of a cluster. */
-interface Backend {
+export interface Backend {
   readonly submit: (
     type: TaskType.Any,
     payload: PlacedOrder,
@@ -224,7 +221,7 @@ export interface ClusterShare {
 /** The shop's two task types (the pick counters are this process's). */
 const startError = (e: { readonly message: string }) => new DeskError({ operation: "start", reason: e.message })
 
-const taskTypes = Effect.fnUntraced(function*(options: Options, counters: Warehouse.Counters) {
+export const taskTypes = Effect.fnUntraced(function*(options: Options, counters: Warehouse.Counters) {
   const Pick = yield* Warehouse.pickType({ ...options, counters }).pipe(Effect.mapError(startError))
   const OrderTask = yield* TaskType.make({
     name: "order",
@@ -242,7 +239,7 @@ const taskTypes = Effect.fnUntraced(function*(options: Options, counters: Wareho
 })
 
 /** The pipeline options of the shop (one pipeline, or each partition of a cluster). */
-const pipelineOptions = (options: Options, types: { readonly OrderTask: TaskType.TaskType<any, any, any>; readonly Pick: TaskType.TaskType<any, any, any> }): Pipeline.Options => ({
+export const pipelineOptions = (options: Options, types: { readonly OrderTask: TaskType.TaskType<any, any, any>; readonly Pick: TaskType.TaskType<any, any, any> }): Pipeline.Options => ({
   types: [types.OrderTask, types.Pick],
   stream,
   retainFinal: (options.retain ?? 50_000) * 4,
@@ -277,73 +274,8 @@ export const make = Effect.fnUntraced(function*(
   return over(backend, options, types, counters, pipeline)
 })
 
-/**
- * The desk of one process of a clustered shop (`--cluster`): the orders' request log is
- * partitioned over the processes (`@mailroom/cluster` `ClusterTasks`, on PostgreSQL); this
- * process runs the partitions whose shards it owns, and its desk submits to any partition.
- * Needs `Sharding` (a runner), the PostgreSQL `Journal` and `SqlClient`, and a `Scheduler`.
- */
-export const makeClustered = Effect.fnUntraced(function*(
-  options: Options & { readonly partitions: number }
-): Effect.fn.Return<
-  Desk["Service"],
-  DeskError,
-  Journal.Journal | Scheduler.Scheduler | Sharding.Sharding | SqlClient.SqlClient | Scope.Scope
-> {
-  const counters: Warehouse.Counters = { jobs: 0, units: 0 }
-  const types = yield* taskTypes(options, counters)
-  const def = ClusterTasks.make({
-    name: "shop",
-    partitions: options.partitions,
-    partitionBy: "tenant",
-    boardInterval: "500 millis",
-    pipeline: pipelineOptions(options, types)
-  })
-  const context = yield* Layer.build(ClusterTasks.layer(def)).pipe(Effect.mapError(startError))
-  const local = Context.get(context, ClusterTasks.LocalPartitions)
-  const client = yield* ClusterTasks.client(def).pipe(Effect.mapError(startError))
-  const self = Option.match(Option.flatMap(yield* Effect.serviceOption(ShardingConfig.ShardingConfig), (c) => c.runnerAddress), {
-    onNone: () => "",
-    onSome: (a) => `${a.host}:${a.port}`
-  })
-  const localPipeline = (id: string) => {
-    const i = ClusterTasks.partitionOfTicket(id)
-    return i === undefined ? undefined : local.running().get(i)
-  }
-  const backend: Backend = {
-    submit: (type, payload, opts) => client.submit(type, payload, opts),
-    status: (id) =>
-      client.status(id, { payload: true }).pipe(
-        Effect.map((s): TaskTicket.TaskStatus | undefined => s),
-        Effect.catchTag("TicketNotFound", () => Effect.succeed(undefined)),
-        Effect.mapError((e) => new DeskError({ operation: "status", reason: e.message }))
-      ),
-    statusNow: (id) => {
-      const pipeline = localPipeline(id)
-      if (pipeline === undefined) return undefined
-      const exit = Effect.runSyncExit(pipeline.status.get(id))
-      return exit._tag === "Success" ? exit.value : undefined
-    },
-    pipelines: () => [...local.running().values()],
-    cluster: () => {
-      const byRunner = new Map<string, { partitions: Array<number>; depth: number; completions: number }>()
-      const now = Date.now()
-      for (const row of local.board()) {
-        if (now - row.at > 5_000) continue
-        const share = byRunner.get(row.runner) ?? { partitions: [], depth: 0, completions: 0 }
-        share.partitions.push(row.partition)
-        share.depth += row.depth
-        share.completions += row.completions
-        byRunner.set(row.runner, share)
-      }
-      return [...byRunner].sort(([a], [b]) => a.localeCompare(b)).map(([runner, s]) => ({ runner, ...s, self: runner === self }))
-    }
-  }
-  return over(backend, options, types, counters, undefined)
-})
-
 /** The desk over a backend: submissions, tickets, figures. */
-const over = (
+export const over = (
   backend: Backend,
   options: Options,
   types: { readonly OrderTask: TaskType.Any; readonly Pick: TaskType.Any },
@@ -508,9 +440,3 @@ const acceptedStatus = (t: TaskTicket.Ticket): Omit<TaskTicket.TaskStatus, "tena
 /** The desk as a layer (needs a `Journal` and a `Scheduler`). */
 export const layer = (options: Options): Layer.Layer<Desk, DeskError, Journal.Journal | Scheduler.Scheduler> =>
   Layer.effect(Desk, make(options))
-
-/** The clustered desk as a layer (see `makeClustered`). */
-export const layerClustered = (
-  options: Options & { readonly partitions: number }
-): Layer.Layer<Desk, DeskError, Journal.Journal | Scheduler.Scheduler | Sharding.Sharding | SqlClient.SqlClient> =>
-  Layer.effect(Desk, makeClustered(options))

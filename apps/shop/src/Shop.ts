@@ -13,6 +13,7 @@ import { Runner } from "@mailroom/cluster"
 import { Scheduler } from "@mailroom/scheduler"
 import { join } from "node:path"
 import * as Catalog from "./Catalog.js"
+import * as ClusteredDesk from "./ClusteredDesk.js"
 import * as Desk from "./Desk.js"
 import * as Http from "./Http.js"
 import * as LoadGenerator from "./LoadGenerator.js"
@@ -72,7 +73,7 @@ const clusteredDesk = (config: Config, cluster: Cluster): Layer.Layer<Desk.Desk 
   const storage = Layer.mergeAll(SqlJournal.layer(), Snapshot.layerSql(), Layer.orDie(Scheduler.layer({ maxBatch: 512 }))).pipe(
     Layer.provideMerge(runner)
   )
-  return Desk.layerClustered({ ...config.desk, partitions: cluster.partitions }).pipe(
+  return ClusteredDesk.layer({ ...config.desk, partitions: cluster.partitions }).pipe(
     Layer.provideMerge(storage),
     Layer.catchCause((cause) => {
       const error = Cause.findErrorOption(cause)
