@@ -776,10 +776,24 @@ export class Ledger {
     if (record.parent !== undefined) this.childFinal(record, at)
   }
 
+  /**
+   * Final records in the order they became final (`finalsHead` = the oldest still kept). Evicting
+   * through `finals.values().next()` instead would walk the Map's deleted entries on every
+   * eviction (quadratic: a replay of 300,000 finished tasks took 18 s).
+   */
+  private finalsOrder: Array<TaskRecord> = []
+  private finalsHead = 0
+
   private retain(record: TaskRecord): void {
     this.finals.set(record.id, record)
+    this.finalsOrder.push(record)
     if (this.finals.size > this.options.retainFinal) {
-      const oldest: TaskRecord = this.finals.values().next().value!
+      const oldest = this.finalsOrder[this.finalsHead]!
+      this.finalsOrder[this.finalsHead++] = undefined as never
+      if (this.finalsHead > 65_536 && this.finalsHead * 2 > this.finalsOrder.length) {
+        this.finalsOrder = this.finalsOrder.slice(this.finalsHead)
+        this.finalsHead = 0
+      }
       this.finals.delete(oldest.id)
       if (oldest.key !== undefined) {
         const k = scopedKey(oldest.type, oldest.tenant, oldest.parent, oldest.key)
@@ -1077,6 +1091,7 @@ export class Ledger {
         stats: this.statsOf(t[1])
       }
       this.finals.set(record.id, record)
+      this.finalsOrder.push(record)
       if (record.key !== undefined) this.keys.set(scopedKey(record.type, record.tenant, record.parent, record.key), record)
     }
     for (const t of s.live as Array<Array<any>>) {
