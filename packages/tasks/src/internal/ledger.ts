@@ -30,7 +30,7 @@ import type { Context, Fiber } from "effect"
 import { Journal, Replay, Snapshot, Upcast } from "@mailroom/persistence"
 import { CorruptLog, IdempotencyConflict, LogOwnershipLost, PipelineClosed } from "../TaskError.js"
 import type * as TaskType from "../TaskType.js"
-import { isFinal, type Status, type TaskStatus } from "../Ticket.js"
+import type { Status, TaskStatus } from "../Ticket.js"
 import { newId } from "./intake.js"
 import {
   ACCEPTED,
@@ -118,6 +118,39 @@ export interface TaskRecord {
   /** Its type's counters. */
   readonly stats: TypeStats
 }
+
+/**
+ * Final tasks as a snapshot stores them: one array per field (columns parse faster than one
+ * array per task, and a loaded task needs no object until someone asks for it); `type` and
+ * `tenant` index `types` and `tenants`, `status` indexes `FINAL_STATUSES`.
+ */
+interface FinalColumns {
+  readonly types: Array<string>
+  readonly tenants: Array<string>
+  readonly id: Array<string>
+  readonly type: Array<number>
+  readonly tenant: Array<number>
+  readonly key: Array<string | null>
+  readonly parent: Array<string | null>
+  readonly acceptedAt: Array<number>
+  readonly version: Array<number>
+  readonly hash: Array<string | null>
+  readonly status: Array<number>
+  readonly attempt: Array<number>
+  readonly updatedAt: Array<number>
+  readonly error: Array<string | null>
+  readonly output: Array<unknown>
+}
+
+const FINAL_STATUSES: ReadonlyArray<Status> = ["succeeded", "failed", "compensated"]
+
+/** A retained final task: its record, or its row in the loaded snapshot's columns. */
+type Retained = TaskRecord | number
+
+const emptyColumns = (): FinalColumns => ({
+  types: [], tenants: [], id: [], type: [], tenant: [], key: [], parent: [], acceptedAt: [], version: [], hash: [],
+  status: [], attempt: [], updatedAt: [], error: [], output: []
+})
 
 /** Counters of one task type. */
 interface TypeStats {
@@ -208,7 +241,13 @@ export const make = Effect.fnUntraced(function*(
 /** See the module comment. */
 export class Ledger {
   readonly live = new Map<string, TaskRecord>()
-  readonly finals = new Map<string, TaskRecord>()
+  /**
+   * Retained final tasks: records, or the tuples a snapshot stored them as (made a record only
+   * when asked for, so loading a snapshot does not build a record per retained ticket).
+   */
+  private readonly finals = new Map<string, Retained>()
+  /** The columns of the snapshot loaded at start (rows of it stay in `finals` until evicted). */
+  private loaded: FinalColumns = emptyColumns()
   readonly keys = new Map<string, TaskRecord>()
   readonly listeners = new Map<string, Set<Listener>>()
   readonly watchers = new Set<Listener>()
@@ -550,6 +589,9 @@ export class Ledger {
       Effect.map((replayed) => {
         self.replaying = false
         self.version = Math.max(self.version, replayed.last)
+        // Loaded from a snapshot: it is the one saved at the version before the replayed tail
+        // (versions are contiguous), so closing right away saves nothing new.
+        if (self.restored) self.lastSnapshotVersion = replayed.last - replayed.events
         return replayed.events
       }),
       Effect.mapError((e) =>
@@ -781,7 +823,7 @@ export class Ledger {
    * through `finals.values().next()` instead would walk the Map's deleted entries on every
    * eviction (quadratic: a replay of 300,000 finished tasks took 18 s).
    */
-  private finalsOrder: Array<TaskRecord> = []
+  private finalsOrder: Array<Retained> = []
   private finalsHead = 0
 
   private retain(record: TaskRecord): void {
@@ -794,10 +836,20 @@ export class Ledger {
         this.finalsOrder = this.finalsOrder.slice(this.finalsHead)
         this.finalsHead = 0
       }
-      this.finals.delete(oldest.id)
-      if (oldest.key !== undefined) {
-        const k = scopedKey(oldest.type, oldest.tenant, oldest.parent, oldest.key)
-        if (this.keys.get(k) === oldest) this.keys.delete(k)
+      if (typeof oldest === "number") {
+        const c = this.loaded
+        this.finals.delete(c.id[oldest]!)
+        const key = c.key[oldest]
+        if (key !== null && key !== undefined) {
+          const k = scopedKey(c.types[c.type[oldest]!]!, c.tenants[c.tenant[oldest]!]!, u(c.parent[oldest]!), key)
+          if (this.keys.get(k)?.id === c.id[oldest]) this.keys.delete(k)
+        }
+      } else {
+        this.finals.delete(oldest.id)
+        if (oldest.key !== undefined) {
+          const k = scopedKey(oldest.type, oldest.tenant, oldest.parent, oldest.key)
+          if (this.keys.get(k) === oldest) this.keys.delete(k)
+        }
       }
     }
   }
@@ -990,6 +1042,7 @@ export class Ledger {
   // ---------------------------------------------------------------- snapshots
 
   private snapshotting = false
+  private restored = false
 
   private get maybeSnapshot(): Effect.Effect<void> {
     const s = this.options.snapshot
@@ -1035,20 +1088,56 @@ export class Ledger {
         r.updatedAt, r.error ?? null, r.output ?? null, r.children === undefined ? null : [r.children.total, r.children.pending, r.children.failed]
       ])
     }
-    const finals: Array<unknown> = []
+    const out = emptyColumns()
+    const typeIndex = new Map<string, number>()
+    const tenantIndex = new Map<string, number>()
+    const indexOf = (index: Map<string, number>, names: Array<string>, name: string) => {
+      let i = index.get(name)
+      if (i === undefined) {
+        index.set(name, i = names.length)
+        names.push(name)
+      }
+      return i
+    }
+    const c = this.loaded
     for (const r of this.finals.values()) {
-      finals.push([
-        r.id, r.type, r.tenant, r.key ?? null, r.parent ?? null, r.acceptedAt, r.version, r.hash ?? null, r.status,
-        r.attempt, r.updatedAt, r.error ?? null, r.output ?? null
-      ])
+      if (typeof r === "number") {
+        out.id.push(c.id[r]!)
+        out.type.push(indexOf(typeIndex, out.types, c.types[c.type[r]!]!))
+        out.tenant.push(indexOf(tenantIndex, out.tenants, c.tenants[c.tenant[r]!]!))
+        out.key.push(c.key[r]!)
+        out.parent.push(c.parent[r]!)
+        out.acceptedAt.push(c.acceptedAt[r]!)
+        out.version.push(c.version[r]!)
+        out.hash.push(c.hash[r]!)
+        out.status.push(c.status[r]!)
+        out.attempt.push(c.attempt[r]!)
+        out.updatedAt.push(c.updatedAt[r]!)
+        out.error.push(c.error[r]!)
+        out.output.push(c.output[r] ?? null)
+      } else {
+        out.id.push(r.id)
+        out.type.push(indexOf(typeIndex, out.types, r.type))
+        out.tenant.push(indexOf(tenantIndex, out.tenants, r.tenant))
+        out.key.push(r.key ?? null)
+        out.parent.push(r.parent ?? null)
+        out.acceptedAt.push(r.acceptedAt)
+        out.version.push(r.version)
+        out.hash.push(r.hash ?? null)
+        out.status.push(FINAL_STATUSES.indexOf(r.status))
+        out.attempt.push(r.attempt)
+        out.updatedAt.push(r.updatedAt)
+        out.error.push(r.error ?? null)
+        out.output.push(r.output ?? null)
+      }
     }
     return {
-      format: 1,
+      format: 2,
       arrivals: this.arrivals,
       completions: this.completions,
       completionsByType: Object.fromEntries(this.completionsByType),
       live,
-      finals
+      finals: out
     }
   }
 
@@ -1061,8 +1150,8 @@ export class Ledger {
       throw new Error(`snapshot of ${this.options.stream}: ${what}`)
     }
     const s = json as { format?: unknown; arrivals?: unknown; completions?: unknown; live?: unknown; finals?: unknown }
-    if (typeof s !== "object" || s === null || s.format !== 1) bad("unknown format")
-    if (!Array.isArray(s.live) || !Array.isArray(s.finals)) bad("no task lists")
+    if (typeof s !== "object" || s === null || s.format !== 2) bad("unknown format")
+    if (!Array.isArray(s.live) || typeof s.finals !== "object" || s.finals === null) bad("no task lists")
     for (const t of s.live as Array<unknown>) {
       const a = t as Array<unknown>
       if (
@@ -1073,26 +1162,71 @@ export class Ledger {
         !(a[18] === null || (Array.isArray(a[18]) && num(a[18][0]) && num(a[18][1]) && Array.isArray(a[18][2]) && a[18][2].every(str)))
       ) bad(`live task ${JSON.stringify(a?.[0])} is malformed`)
     }
-    for (const t of s.finals as Array<unknown>) {
-      const a = t as Array<unknown>
-      if (
-        !Array.isArray(a) || a.length !== 13 || !str(a[0]) || !str(a[1]) || !str(a[2]) || !optStr(a[3]) || !optStr(a[4]) ||
-        !num(a[5]) || !num(a[6]) || !optStr(a[7]) || !isFinal(a[8] as Status) || !num(a[9]) || !num(a[10]) || !optStr(a[11])
-      ) bad(`final task ${JSON.stringify(a?.[0])} is malformed`)
+    const c = s.finals as FinalColumns
+    const n = Array.isArray(c.id) ? c.id.length : -1
+    // One tight loop per kind of column (a check function per value cost a third of start-up).
+    const columnOf = (name: keyof FinalColumns): Array<unknown> => {
+      const col = c[name] as unknown
+      if (!Array.isArray(col) || (name !== "types" && name !== "tenants" && col.length !== n)) bad(`final tasks: column ${name} is malformed`)
+      return col as Array<unknown>
     }
+    const strings = (name: keyof FinalColumns) => {
+      const col = columnOf(name)
+      for (let i = 0; i < col.length; i++) if (typeof col[i] !== "string") bad(`final tasks: column ${name} holds ${JSON.stringify(col[i])}`)
+    }
+    const optionalStrings = (name: keyof FinalColumns) => {
+      const col = columnOf(name)
+      for (let i = 0; i < col.length; i++) {
+        const v = col[i]
+        if (v !== null && typeof v !== "string") bad(`final tasks: column ${name} holds ${JSON.stringify(v)}`)
+      }
+    }
+    const numbers = (name: keyof FinalColumns) => {
+      const col = columnOf(name)
+      for (let i = 0; i < col.length; i++) {
+        const v = col[i]
+        if (typeof v !== "number" || !Number.isFinite(v)) bad(`final tasks: column ${name} holds ${JSON.stringify(v)}`)
+      }
+    }
+    const indexes = (name: keyof FinalColumns, size: number) => {
+      const col = columnOf(name)
+      for (let i = 0; i < col.length; i++) {
+        const v = col[i]
+        if (typeof v !== "number" || !(v >= 0 && v < size) || (v | 0) !== v) bad(`final tasks: column ${name} holds ${JSON.stringify(v)}`)
+      }
+    }
+    strings("types")
+    strings("tenants")
+    strings("id")
+    indexes("type", c.types.length)
+    indexes("tenant", c.tenants.length)
+    optionalStrings("key")
+    optionalStrings("parent")
+    numbers("acceptedAt")
+    numbers("version")
+    optionalStrings("hash")
+    indexes("status", FINAL_STATUSES.length)
+    numbers("attempt")
+    numbers("updatedAt")
+    optionalStrings("error")
+    columnOf("output")
     const mono = this.mono()
     const now = this.now()
-    for (const t of s.finals as Array<Array<any>>) {
-      const record: TaskRecord = {
-        id: t[0], type: t[1], tenant: t[2], key: u(t[3]), parent: u(t[4]), priority: undefined, deadline: undefined,
-        acceptedAt: t[5], version: t[6], hash: u(t[7]), payload: undefined, encoded: undefined, status: t[8], attempt: t[9],
-        dispatches: t[9], failures: undefined, retryAt: undefined, updatedAt: t[10], error: u(t[11]), output: u(t[12]),
-        children: undefined, phase: "idle", since: mono, acceptedMono: mono, step: undefined, finishing: false, reporting: 0,
-        stats: this.statsOf(t[1])
+    this.restored = true
+    this.loaded = c
+    for (let i = 0; i < n; i++) {
+      const key = c.key[i]
+      if (key === null || key === undefined) {
+        // A row of the loaded columns until someone asks for it (see `finals`).
+        this.finals.set(c.id[i]!, i)
+        this.finalsOrder.push(i)
+        continue
       }
+      // Keyed ones are records at once: the key map points at records.
+      const record = this.fromRow(i)
       this.finals.set(record.id, record)
       this.finalsOrder.push(record)
-      if (record.key !== undefined) this.keys.set(scopedKey(record.type, record.tenant, record.parent, record.key), record)
+      this.keys.set(scopedKey(record.type, record.tenant, record.parent, key), record)
     }
     for (const t of s.live as Array<Array<any>>) {
       const type = this.types.get(t[1])
@@ -1128,13 +1262,41 @@ export class Ledger {
 
   /** The status of a task, live or retained final. */
   statusOf(id: string): TaskStatus | undefined {
-    const record = this.live.get(id) ?? this.finals.get(id)
+    const record = this.recordOf(id)
     return record === undefined ? undefined : toStatus(record)
   }
 
   /** The record of a task, live or retained final. */
   recordOf(id: string): TaskRecord | undefined {
-    return this.live.get(id) ?? this.finals.get(id)
+    const live = this.live.get(id)
+    if (live !== undefined) return live
+    const final = this.finals.get(id)
+    return final === undefined ? undefined : typeof final === "number" ? this.fromRow(final) : final
+  }
+
+  /** Whether a task id is known (live or retained final). */
+  has(id: string): boolean {
+    return this.live.has(id) || this.finals.has(id)
+  }
+
+  /** Retained final tasks. */
+  get retained(): number {
+    return this.finals.size
+  }
+
+  /** A final task's record from its row in the loaded snapshot. */
+  private fromRow(i: number): TaskRecord {
+    const c = this.loaded
+    const mono = this.mono()
+    const type = c.types[c.type[i]!]!
+    return {
+      id: c.id[i]!, type, tenant: c.tenants[c.tenant[i]!]!, key: u(c.key[i]!), parent: u(c.parent[i]!), priority: undefined,
+      deadline: undefined, acceptedAt: c.acceptedAt[i]!, version: c.version[i]!, hash: u(c.hash[i]!), payload: undefined,
+      encoded: undefined, status: FINAL_STATUSES[c.status[i]!]!, attempt: c.attempt[i]!, dispatches: c.attempt[i]!,
+      failures: undefined, retryAt: undefined, updatedAt: c.updatedAt[i]!, error: u(c.error[i]!), output: u(c.output[i] ?? null),
+      children: undefined, phase: "idle", since: mono, acceptedMono: mono, step: undefined, finishing: false, reporting: 0,
+      stats: this.statsOf(type)
+    }
   }
 
   private notify(record: TaskRecord): void {
