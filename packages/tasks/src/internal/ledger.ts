@@ -147,6 +147,16 @@ const FINAL_STATUSES: ReadonlyArray<Status> = ["succeeded", "failed", "compensat
 /** A retained final task: its record, or its row in the loaded snapshot's columns. */
 type Retained = TaskRecord | number
 
+/** The index of `name` in a snapshot's dictionary (`names`), added when new. */
+const indexOf = (index: Map<string, number>, names: Array<string>, name: string): number => {
+  let i = index.get(name)
+  if (i === undefined) {
+    index.set(name, i = names.length)
+    names.push(name)
+  }
+  return i
+}
+
 const emptyColumns = (): FinalColumns => ({
   types: [], tenants: [], id: [], type: [], tenant: [], key: [], parent: [], acceptedAt: [], version: [], hash: [],
   status: [], attempt: [], updatedAt: [], error: [], output: []
@@ -1091,14 +1101,6 @@ export class Ledger {
     const out = emptyColumns()
     const typeIndex = new Map<string, number>()
     const tenantIndex = new Map<string, number>()
-    const indexOf = (index: Map<string, number>, names: Array<string>, name: string) => {
-      let i = index.get(name)
-      if (i === undefined) {
-        index.set(name, i = names.length)
-        names.push(name)
-      }
-      return i
-    }
     const c = this.loaded
     for (const r of this.finals.values()) {
       if (typeof r === "number") {
