@@ -10,6 +10,7 @@ import { Effect, Exit } from "effect"
 import { SqlClient } from "effect/sql"
 import { ClusterTasks, Runner } from "../src/index.js"
 import { killAll, type RunnerProcess, start } from "./support/launcher.js"
+import { fastFailover as sharding, until } from "./support/wait.js"
 import { adminLayer, dropStaleSchemas, freePort, pgUrl, skipMessage, testSchema } from "./support/pg.js"
 import { Apply, createTables, partitions, Tasks } from "./support/tasks.js"
 
@@ -18,16 +19,6 @@ if (pgUrl === undefined) console.log(skipMessage)
 const SHARDS = 30
 const TASKS = 1200
 const CLIENTS = 12
-
-const sharding = {
-  shardLockRefreshInterval: "1 second",
-  shardLockExpiration: "5 seconds",
-  refreshAssignmentsInterval: "500 millis",
-  runnerHealthCheckInterval: "1 second",
-  entityMessagePollInterval: "300 millis",
-  entityReplyPollInterval: "100 millis",
-  sendRetryInterval: "50 millis"
-}
 
 interface Stats {
   readonly partitions: ReadonlyArray<number>
@@ -38,17 +29,6 @@ const statsOf = (p: RunnerProcess): Stats => {
   const line = p.last("STATS ")
   return line === undefined ? { partitions: [], runs: 0 } : JSON.parse(line.slice(6)) as Stats
 }
-
-const until = (what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, seen?: () => string | Promise<string>) =>
-  Effect.promise(async () => {
-    const deadline = performance.now() + timeoutMs
-    while (!(await check())) {
-      if (performance.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}${seen ? ` (last seen: ${await seen()})` : ""}`)
-      }
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  })
 
 describe.skipIf(pgUrl === undefined)("the task pipeline on three runner processes", () => {
   it.live("SIGKILL one mid-load: its partitions move, every accepted ticket succeeds, no effect applied twice", () =>

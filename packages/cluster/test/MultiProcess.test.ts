@@ -10,6 +10,7 @@ import { SqlClient } from "effect/sql"
 import { Runner, ShardedActor } from "../src/index.js"
 import { killAll, type RunnerProcess, start } from "./support/launcher.js"
 import { Apply, createTables, Hold, Ledger, Progress } from "./support/ledger.js"
+import { fastFailover as sharding, until } from "./support/wait.js"
 import { adminLayer, dropStaleSchemas, freePort, pgUrl, skipMessage, testSchema } from "./support/pg.js"
 
 if (pgUrl === undefined) console.log(skipMessage)
@@ -17,17 +18,6 @@ if (pgUrl === undefined) console.log(skipMessage)
 const SHARDS = 30
 const ENTITIES = 24
 const ENTRIES = 60
-
-/** Fast failover for a test: the defaults move a dead runner's shards within about a minute. */
-const sharding = {
-  shardLockRefreshInterval: "1 second",
-  shardLockExpiration: "5 seconds",
-  refreshAssignmentsInterval: "500 millis",
-  runnerHealthCheckInterval: "1 second",
-  entityMessagePollInterval: "300 millis",
-  entityReplyPollInterval: "100 millis",
-  sendRetryInterval: "50 millis"
-}
 
 interface RunnerStats {
   readonly shards: number
@@ -40,18 +30,6 @@ const statsOf = (p: RunnerProcess): RunnerStats => {
   const parsed = JSON.parse(line.slice(6)) as { shards: number; entities: Record<string, { processed: number }> }
   return { shards: parsed.shards, processed: parsed.entities["Ledger"]?.processed ?? 0 }
 }
-
-/** Polls `check` until it holds; on timeout fails saying what it waited for and what it saw last. */
-const until = (what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, seen?: () => string | Promise<string>) =>
-  Effect.promise(async () => {
-    const deadline = performance.now() + timeoutMs
-    while (!(await check())) {
-      if (performance.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}${seen ? ` (last seen: ${await seen()})` : ""}`)
-      }
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  })
 
 describe.skipIf(pgUrl === undefined)("three runner processes", () => {
   it.live("SIGKILL one mid-load: its shards move, every persisted message is processed once, in order per entity", () =>
