@@ -373,11 +373,6 @@ export class Ledger {
     })
   }
 
-  /** The task (live or retained final) an idempotency key was used for. */
-  byKey(scoped: string): TaskRecord | undefined {
-    return this.keys.get(scoped)
-  }
-
   /** Answers a conflict when `scoped` was used with another payload, else the task. */
   checkKey(scoped: string, hash: string, key: string): TaskRecord | IdempotencyConflict | undefined {
     const found = this.keys.get(scoped)
@@ -1274,16 +1269,6 @@ export class Ledger {
     if (live !== undefined) return live
     const final = this.finals.get(id)
     return final === undefined ? undefined : typeof final === "number" ? this.fromRow(final) : final
-  }
-
-  /** Whether a task id is known (live or retained final). */
-  has(id: string): boolean {
-    return this.live.has(id) || this.finals.has(id)
-  }
-
-  /** Retained final tasks. */
-  get retained(): number {
-    return this.finals.size
   }
 
   /** A final task's record from its row in the loaded snapshot. */
